@@ -1,0 +1,159 @@
+"""The procedural `shapes` dataset: determinism, captions <-> attributes, pixel colours, speed."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from dflib.data import build_dataset, collate
+from dflib.data.shapes import (
+    COLOR_NAMES,
+    COLOR_RGB,
+    POSITION_NAMES,
+    SHAPE_NAMES,
+    SIZE_RADIUS,
+    ShapesDataset,
+    parse_caption,
+    shape_alpha,
+    shapes_vocab,
+)
+
+
+def test_item_structure_and_collate():
+    ds = build_dataset("shapes", imsize=32, seed=3, length=8)
+    it = ds[0]
+    assert set(it) == {"image", "tokens", "length", "caption", "key", "attrs"}
+    assert it["image"].shape == (3, 32, 32) and it["image"].dtype == torch.float32
+    assert it["image"].min() >= -1 and it["image"].max() <= 1
+    assert it["tokens"].shape == (18,) and it["tokens"].dtype == torch.int64
+    assert 1 <= it["length"] <= 18 and (it["tokens"][it["length"]:] == 0).all()
+    assert (it["tokens"][: it["length"]] > 0).all()
+    assert ds.vocab.decode(it["tokens"]) == " ".join(ds.vocab.tokenize(it["caption"]))
+    assert it["caption"] in ds.captions(0)
+    b = collate([ds[i] for i in range(4)])
+    assert b["image"].shape == (4, 3, 32, 32) and b["tokens"].shape == (4, 18) and b["length"].shape == (4,)
+    assert b["attrs"]["shape"].shape == (4,) and b["attrs"]["shape"].dtype == torch.int64
+    assert len(b["caption"]) == 4 and len(set(b["key"])) == 4
+
+
+def test_same_seed_same_bytes_different_seed_differs():
+    a = ShapesDataset(imsize=48, seed=7, length=16)
+    b = ShapesDataset(imsize=48, seed=7, length=16)
+    c = ShapesDataset(imsize=48, seed=8, length=16)
+    for i in (0, 5, 15):
+        assert a.image(i).numpy().tobytes() == b.image(i).numpy().tobytes()
+        assert a.captions(i) == b.captions(i) and a.scene(i) == b.scene(i)
+    assert any(not torch.equal(a.image(i), c.image(i)) for i in range(16))
+    # item i does not depend on dataset length or on which items were read before
+    d = ShapesDataset(imsize=48, seed=7, length=1000)
+    _ = [d[j] for j in range(3)]
+    assert torch.equal(d.image(15), a.image(15))
+    # train and test differ
+    t = ShapesDataset(split="test", imsize=48, seed=7, length=16)
+    assert any(a.scene(i) != t.scene(i) for i in range(16))
+
+
+def test_caption_draws_reproducible_with_seed():
+    a = ShapesDataset(imsize=32, seed=1, length=50)
+    b = ShapesDataset(imsize=32, seed=1, length=50)
+    ca = [a[i]["caption"] for i in range(50)]
+    assert ca == [b[i]["caption"] for i in range(50)]
+    assert len({a[0]["caption"] for _ in range(30)}) > 1  # a new caption is drawn per access
+
+
+def test_every_caption_parses_back_to_attributes():
+    ds = ShapesDataset(imsize=32, seed=0, length=300)
+    n_two = 0
+    vocab = shapes_vocab()
+    for i in range(len(ds)):
+        attrs = ds.scene(i).attrs()
+        n_two += attrs["n_objects"] == 2
+        caps = ds.captions(i)
+        assert 5 <= len(caps) <= 10
+        for cap in caps:
+            parsed = parse_caption(cap)
+            assert parsed["shape"] == attrs["shape"] and parsed["color"] == attrs["color"], cap
+            for k, v in parsed.items():
+                assert attrs[k] == v, (cap, k, v, attrs)
+            vocab.encode(cap)  # every word is in the vocabulary (would warn/raise otherwise)
+    assert 100 < n_two < 200  # about half the images have two objects
+
+
+def test_parse_caption_examples():
+    assert parse_caption("a small red circle in the top left") == {
+        "shape": 0, "color": 0, "size": 0, "position": POSITION_NAMES.index("top left")}
+    p = parse_caption("there is a big blue square on a yellow background")
+    assert p == {"shape": 1, "color": 2, "size": 1, "background": COLOR_NAMES.index("yellow")}
+    p = parse_caption("a green heart at the bottom and a tiny black star on the right")
+    assert p["position"] == POSITION_NAMES.index("bottom") and p["position2"] == POSITION_NAMES.index("right")
+    assert p["shape2"] == SHAPE_NAMES.index("star") and p["size2"] == 0
+    with pytest.raises(ValueError, match="names no coloured shape"):
+        parse_caption("a lovely picture")
+
+
+def test_vocab_is_seed_independent_and_covers_names():
+    v = shapes_vocab()
+    assert ShapesDataset(seed=0).vocab == ShapesDataset(seed=99).vocab == v
+    for w in itertools.chain(SHAPE_NAMES, COLOR_NAMES, ("small", "big", "background", "left", "top")):
+        assert w in v
+
+
+def test_colours_are_well_separated():
+    rgb = np.array([COLOR_RGB[c] for c in COLOR_NAMES], dtype=float)
+    d = np.linalg.norm(rgb[:, None] - rgb[None], axis=-1)
+    assert len(COLOR_NAMES) >= 8 and len(SHAPE_NAMES) >= 6
+    assert d[~np.eye(len(rgb), dtype=bool)].min() > 100
+
+
+@pytest.mark.parametrize("imsize", [32, 64, 100, 256])
+def test_pixels_have_the_named_colours(imsize):
+    ds = ShapesDataset(imsize=imsize, seed=2, length=40)
+    for i in range(40):
+        s = ds.scene(i)
+        img = ((ds.image(i).numpy() + 1) * 127.5).round()
+        row, col = divmod(s.position, 3)
+        cx = int((col + 0.5) * imsize / 3) + s.jitter[0]
+        cy = int((row + 0.5) * imsize / 3) + s.jitter[1]
+        np.testing.assert_allclose(img[:, cy, cx], COLOR_RGB[COLOR_NAMES[s.color]], atol=0.5)
+        corner = next(p for p in (0, 2, 6, 8) if p not in (s.position, s.position2))
+        y, x = (0 if corner < 3 else imsize - 1), (0 if corner % 3 == 0 else imsize - 1)
+        np.testing.assert_allclose(img[:, y, x], COLOR_RGB[COLOR_NAMES[s.background]], atol=0.5)
+        assert s.background != s.color and (s.n_objects == 1 or s.background != s.color2)
+
+
+def test_shape_masks_differ_and_sizes_scale():
+    masks = {s: shape_alpha(s, 10.0) for s in SHAPE_NAMES}
+    for a, b in itertools.combinations(SHAPE_NAMES, 2):
+        assert np.abs(masks[a] - masks[b]).mean() > 0.05, (a, b)
+    assert masks["circle"].sum() == pytest.approx(np.pi * 100, rel=0.02)
+    assert masks["square"].sum() == pytest.approx(4 * 8.2**2, rel=0.03)
+    ds = ShapesDataset(imsize=96, seed=0, length=200, max_objects=1)
+    areas = {0: [], 1: []}
+    for i in range(200):
+        s = ds.scene(i)
+        if s.shape == 0:  # circles: covered area ~ pi r^2
+            img = ds.image(i).numpy()
+            bg = (np.array(COLOR_RGB[COLOR_NAMES[s.background]]) / 127.5 - 1)[:, None, None]
+            areas[s.size].append((np.abs(img - bg).max(0) > 0.5).sum())
+    r = {k: SIZE_RADIUS[n] * 96 for k, n in enumerate(("small", "big"))}
+    for k in (0, 1):
+        assert np.mean(areas[k]) == pytest.approx(np.pi * r[k] ** 2, rel=0.15)
+
+
+def test_max_objects_one_and_bad_arguments():
+    ds = ShapesDataset(max_objects=1, length=100)
+    assert all(ds.scene(i).n_objects == 1 for i in range(100))
+    with pytest.raises(ValueError, match="imsize"):
+        ShapesDataset(imsize=16)
+    with pytest.raises(ValueError, match="max_objects"):
+        ShapesDataset(max_objects=3)
+    with pytest.raises(IndexError):
+        ds[100]
+
+
+def test_dataloader_workers_give_identical_images():
+    ds = ShapesDataset(imsize=32, seed=4, length=8)
+    dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
+    imgs = torch.cat([b["image"] for b in dl])
+    assert torch.equal(imgs, torch.stack([ds.image(i) for i in range(8)]))
