@@ -1,0 +1,306 @@
+"""Plotting for the notebook series, with one fixed colour language (after GAN Lab).
+
+Real data is **green**, generated (fake) data is **purple**, gradients are **pink**, mismatched pairs are
+**orange**; D is drawn as a heat map from purple ("fake") through white to green ("real").
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``; functions that
+take ``ax`` draw into it and return its figure, so panels compose.
+
+Introduced in ``notebooks/01_gan_basics.ipynb``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+from matplotlib.figure import Figure
+
+__all__ = [
+    "COLORS",
+    "D_CMAP",
+    "new_figure",
+    "plot_toy_state",
+    "plot_toy_snapshots",
+    "plot_loss_curves",
+    "plot_logit_curves",
+    "plot_vector_field",
+    "plot_dirac",
+    "plot_eigenvalues",
+    "plot_surface",
+    "plot_penalty_curves",
+    "image_grid",
+    "tensor_to_image",
+]
+
+COLORS: dict[str, str] = {
+    "real": "#2ca02c",  # green: real data
+    "fake": "#7b3294",  # purple: generated data
+    "gradient": "#e7298a",  # pink: gradients (G's arrows, trajectories)
+    "mismatch": "#ff7f0e",  # orange: real images with the wrong text
+    "discriminator": "#1f4e79",  # D's curves / decision boundary
+    "generator": "#7b3294",  # G's curves (same hue as its samples)
+    "start": "#d62728",  # trajectory start point
+    "d_low": "#c2a5cf",  # heat-map end for "fake" (D low)
+    "d_high": "#a6dba0",  # heat-map end for "real" (D high)
+}
+
+D_CMAP = LinearSegmentedColormap.from_list("dflib_d", [COLORS["d_low"], "#f7f7f7", COLORS["d_high"]])
+
+_DPI = 80
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, size: float = 3.2, **kw) -> tuple[Figure, np.ndarray]:
+    """A small figure (dpi 80) with a flat array of ``nrows * ncols`` axes; not registered with pyplot
+    state beyond creation, so call ``plt.close(fig)`` when embedding it yourself."""
+    kw.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), dpi=_DPI, squeeze=False, **kw)
+    return fig, axes.reshape(-1)
+
+
+def _axes(ax, size: float = 3.2):
+    if ax is None:
+        fig, axes = new_figure(size=size)
+        return fig, axes[0]
+    return ax.figure, ax
+
+
+def _heat_norm(z: np.ndarray) -> TwoSlopeNorm:
+    m = float(np.nanmax(np.abs(z))) or 1.0
+    return TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m)
+
+
+def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None, arrow_scale: float | None = None) -> Figure:
+    """D's logit as a heat map (green = "real", purple = "fake"), real points, fakes and G's pink arrows.
+
+    ``snap`` is a :class:`dflib.toy.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
+    ``heat``, ``extent`` and ``step``).
+    """
+    fig, ax = _axes(ax)
+    ax.imshow(snap.heat, origin="lower", extent=snap.extent, cmap=D_CMAP, norm=_heat_norm(snap.heat),
+              interpolation="bilinear")
+    ax.contour(np.linspace(snap.extent[0], snap.extent[1], snap.heat.shape[1]),
+               np.linspace(snap.extent[2], snap.extent[3], snap.heat.shape[0]), snap.heat, levels=[0.0],
+               colors=COLORS["discriminator"], linewidths=0.8, linestyles="--")
+    ax.scatter(snap.real[:, 0], snap.real[:, 1], s=4, c=COLORS["real"], label="real")
+    ax.scatter(snap.fake[:, 0], snap.fake[:, 1], s=4, c=COLORS["fake"], label="fake")
+    if arrows:
+        a = snap.arrows[::4]
+        f = snap.fake[::4]
+        ax.quiver(f[:, 0], f[:, 1], a[:, 0], a[:, 1], color=COLORS["gradient"], angles="xy",
+                  scale=arrow_scale, width=0.004)
+    ax.set_xlim(snap.extent[:2])
+    ax.set_ylim(snap.extent[2:])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title if title is not None else f"step {snap.step}", fontsize=9)
+    return fig
+
+
+def plot_toy_snapshots(snapshots: Sequence, ncols: int | None = None, suptitle: str | None = None,
+                       arrows: bool = True) -> Figure:
+    """A static strip of toy snapshots (one axes each), instead of an animation."""
+    if not snapshots:
+        raise ValueError("no snapshots to plot: train with ToyConfig(snapshot_every=...) > 0")
+    n = len(snapshots)
+    ncols = ncols or n
+    nrows = -(-n // ncols)
+    fig, axes = new_figure(ncols, nrows, size=2.3)
+    for ax, snap in zip(axes, snapshots):
+        plot_toy_state(snap, ax=ax, arrows=arrows)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return fig
+
+
+def plot_loss_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str] = ("d_loss", "g_loss"),
+                     ax=None, title: str | None = None, smooth: int = 1) -> Figure:
+    """Loss curves against the step; ``smooth`` > 1 applies a moving average."""
+    fig, ax = _axes(ax, size=3.6)
+    colours = {"d_loss": COLORS["discriminator"], "g_loss": COLORS["generator"]}
+    for key in keys:
+        if key not in history:
+            raise KeyError(f"history has no {key!r}; available: {sorted(history)}")
+        y = np.asarray(history[key], dtype=float)
+        if smooth > 1 and len(y) >= smooth:
+            y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+        ax.plot(np.arange(1, len(y) + 1), y, label=key, color=colours.get(key), lw=1)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndarray) -> Figure:
+    """Two panels: each loss's per-sample terms against the logit, and their derivatives.
+
+    ``curves[name]`` is the output of :func:`dflib.toy.logit_curves`. Solid = D on real, dashed = D on
+    fake, dotted = G on fake.
+    """
+    fig, (a, b) = new_figure(2, size=3.4)
+    styles = {"d_real": "-", "d_fake": "--", "g": ":"}
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
+    for colour, (name, c) in zip(palette, curves.items()):
+        for key, ls in styles.items():
+            a.plot(t, c[key], ls, color=colour, lw=1.2, label=f"{name} {key}")
+            b.plot(t, c["d" + key], ls, color=colour, lw=1.2)
+    a.set_title("loss per sample", fontsize=9)
+    b.set_title("derivative w.r.t. the logit", fontsize=9)
+    for ax in (a, b):
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("logit D(x)")
+    a.set_ylim(-3, 4)
+    a.legend(fontsize=6, ncol=2)
+    return fig
+
+
+def plot_vector_field(theta: np.ndarray, psi: np.ndarray, v_theta: np.ndarray, v_psi: np.ndarray,
+                      trajectories: Sequence[np.ndarray] = (), ax=None, title: str | None = None,
+                      lim: float = 2.0, compress: float = 0.3) -> Figure:
+    """A quiver field over ``(theta, psi)`` with trajectories in pink (start marked red).
+
+    Arrow lengths are ``|v| ** compress`` (directions exact), so that steep regions such as
+    ``-12 psi^5`` do not hide the rest; ``compress=1`` draws the raw field.
+    """
+    fig, ax = _axes(ax)
+    mag = np.hypot(v_theta, v_psi)
+    scale = np.where(mag > 0, (mag / max(float(mag.max()), 1e-12)) ** compress / np.maximum(mag, 1e-12), 0.0)
+    ax.quiver(theta, psi, v_theta * scale, v_psi * scale, color="grey", angles="xy", width=0.004)
+    for tr in trajectories:
+        ax.plot(tr[:, 0], tr[:, 1], color=COLORS["gradient"], lw=1)
+        ax.plot(tr[0, 0], tr[0, 1], "o", color=COLORS["start"], ms=4)
+    ax.plot(0, 0, "*", color=COLORS["real"], ms=8)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xlabel(r"$\theta$ (G)")
+    ax.set_ylabel(r"$\psi$ (D)")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_dirac(cfg=None, method: str = "simultaneous", steps: int = 500, h: float = 0.05,
+               start: tuple[float, float] = (1.0, 1.0), d_steps: int = 1, field: str = "autograd",
+               ax=None, title: str | None = None, lim: float = 2.0, grid: int = 10) -> Figure:
+    """Dirac-GAN field (by autograd through ``dflib.losses`` by default) on a ``grid x grid`` lattice
+    over ``[-lim, lim]^2`` with the gradient-descent trajectory from ``start``."""
+    from . import toy
+
+    cfg = cfg or toy.DiracConfig()
+    v = np.linspace(-lim, lim, grid)
+    th, ps = np.meshgrid(v, v)
+    f = toy.dirac_field_autograd if field == "autograd" else toy.dirac_field
+    vt, vp = f(th, ps, cfg)
+    tr = toy.dirac_trajectory(cfg, start, steps, h, method, d_steps, field="closed")
+    if title is None:
+        pen = {"none": "", "r1": f" + R1 $\\gamma$={cfg.gamma:g}",
+               "zero_gp": f" + {cfg.k:g}|$\\nabla$D|^{cfg.p:g}"}[cfg.penalty]
+        title = f"{cfg.loss}{pen}, {method[:3]}GD"
+    return plot_vector_field(th, ps, vt, vp, [tr], ax=ax, title=title, lim=lim)
+
+
+def plot_eigenvalues(gammas: np.ndarray, eigs: np.ndarray, gamma_crit: float | None = None,
+                     title: str | None = None) -> Figure:
+    """Real and imaginary parts of the Jacobian eigenvalues against gamma (two panels)."""
+    fig, (a, b) = new_figure(2, size=3.2)
+    for j in range(eigs.shape[1]):
+        a.plot(gammas, eigs[:, j].real, color=COLORS["discriminator"], lw=1.2)
+        b.plot(gammas, eigs[:, j].imag, color=COLORS["gradient"], lw=1.2)
+    a.set_title("Re($\\lambda$): < 0 means convergence", fontsize=9)
+    b.set_title("Im($\\lambda$): rotation", fontsize=9)
+    for ax in (a, b):
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel(r"$\gamma$")
+        if gamma_crit is not None:
+            ax.axvline(gamma_crit, color=COLORS["start"], ls="--", lw=0.8)
+            ax.axvline(2 * gamma_crit, color=COLORS["start"], ls=":", lw=0.8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: str | None = None,
+                 points: Mapping[str, np.ndarray] | None = None, xlabel: str = "x", ylabel: str = "y",
+                 diverging: bool = True, levels: int = 12, vmax: float | None = None) -> Figure:
+    """A 2D surface ``z[i, j]`` at ``(xs[j], ys[i])`` as a heat map with contours.
+
+    ``points`` maps a colour key of :data:`COLORS` (``real``, ``fake``, ``mismatch``) to ``(N, 2)`` points.
+    ``diverging`` uses the D colour map centred at 0 (for logits); otherwise a sequential map (losses).
+    ``vmax`` clips the colour scale (e.g. 2 for hinge logits, whose margins are +-1).
+    """
+    fig, ax = _axes(ax)
+    extent = (xs[0], xs[-1], ys[0], ys[-1])
+    if diverging:
+        m = vmax if vmax is not None else (float(np.nanmax(np.abs(z))) or 1.0)
+        ax.imshow(z, origin="lower", extent=extent, cmap=D_CMAP, norm=TwoSlopeNorm(0.0, -m, m), aspect="auto")
+    else:
+        ax.imshow(z, origin="lower", extent=extent, cmap="Greys", aspect="auto")
+    ax.contour(xs, ys, z, levels=levels, colors="k", linewidths=0.4, alpha=0.6)
+    for key, pts in (points or {}).items():
+        ax.scatter(pts[:, 0], pts[:, 1], s=5, c=COLORS.get(key, key), label=key)
+    if points:
+        ax.legend(fontsize=7, loc="upper left")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_penalty_curves(k: float = 2.0, ps: Sequence[float] = (2, 4, 6), ax=None, lim: float = 1.6) -> Figure:
+    """``k * n**p`` against the gradient norm ``n`` for several ``p``: large p ignores small gradients
+    and punishes large ones hard."""
+    from .toy import penalty_curve
+
+    fig, ax = _axes(ax, size=3.6)
+    n = np.linspace(0, lim, 200)
+    for p, colour in zip(ps, ["#1b9e77", "#7570b3", "#e7298a", "#d95f02", "#666666"]):
+        ax.plot(n, penalty_curve(n, k, p), color=colour, lw=1.4, label=f"p = {p:g}")
+    ax.axvline(1.0, color="grey", lw=0.5)
+    ax.set_ylim(0, 4)
+    ax.set_xlabel(r"gradient norm $\|\nabla D\|$")
+    ax.set_ylabel(f"penalty (k = {k:g})")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def tensor_to_image(img) -> np.ndarray:
+    """``(3, H, W)`` or ``(1, H, W)`` tensor in [-1, 1] -> ``(H, W, 3)`` float array in [0, 1]."""
+    import torch
+
+    if not isinstance(img, torch.Tensor) or img.dim() != 3 or img.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (C, H, W) tensor with C in (1, 3), got {getattr(img, 'shape', type(img))}")
+    x = img.detach().float().cpu()
+    if x.shape[0] == 1:
+        x = x.expand(3, -1, -1)
+    return ((x.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
+
+
+def image_grid(images, nrow: int = 8, titles: Sequence[str] | None = None, size: float = 1.0,
+               suptitle: str | None = None) -> Figure:
+    """A grid of images from a ``(B, C, H, W)`` tensor in [-1, 1] (values outside are clipped),
+    one axes per image so that ``titles`` (e.g. captions) can go on top."""
+    import torch
+
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise ValueError(f"image_grid needs a (B, C, H, W) tensor in [-1, 1], got {getattr(images, 'shape', type(images))}")
+    b = images.shape[0]
+    ncols = min(nrow, b)
+    nrows = -(-b // ncols)
+    fig, axes = new_figure(ncols, nrows, size=size)
+    for i, ax in enumerate(axes):
+        ax.axis("off")
+        if i < b:
+            ax.imshow(tensor_to_image(images[i]), interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=6)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    return fig

@@ -1,0 +1,212 @@
+"""Interactive explorers for the notebooks, thin ipywidgets shells over pure functions of ``toy``/``viz``.
+
+Every ``make_*_widget()`` returns a :class:`FigureApp` (an ``ipywidgets.VBox``) that renders once with its
+defaults when built, and re-renders when a control changes (sliders use ``continuous_update=False``).
+The figure is stored as PNG in an ``Output`` widget's ``outputs``, so the app also works headless (tests,
+nbconvert) and never needs ``%matplotlib widget``. Under ``DFGAN_FAST=1`` the default work is tiny.
+
+Introduced in ``notebooks/01_gan_basics.ipynb``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable, Mapping
+
+import ipywidgets as W
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from . import toy, viz
+from .runtime import pick
+
+__all__ = [
+    "FigureApp",
+    "figure_to_png",
+    "make_toy_gan_widget",
+    "make_loss_widget",
+    "make_dirac_widget",
+    "make_penalty_widget",
+    "make_ma_gp_widget",
+]
+
+
+def figure_to_png(fig: Figure) -> bytes:
+    """PNG bytes of a figure (dpi of the figure)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+class FigureApp(W.VBox):
+    """Controls + an output area; ``render_fn(**values) -> Figure`` is called on every change.
+
+    ``renders`` counts completed renders and ``last_png`` holds the latest image, for tests.
+    """
+
+    def __init__(self, controls: Mapping[str, W.ValueWidget], render_fn: Callable[..., Figure],
+                 title: str | None = None):
+        self.controls = dict(controls)
+        self.render_fn = render_fn
+        self.output = W.Output()
+        self.status = W.HTML()
+        self.renders = 0
+        self.last_png: bytes = b""
+        box = W.HBox(list(self.controls.values()), layout=W.Layout(flex_flow="row wrap"))
+        children = ([W.HTML(f"<b>{title}</b>")] if title else []) + [box, self.status, self.output]
+        super().__init__(children)
+        for c in self.controls.values():
+            c.observe(self._on_change, names="value")
+        self.render()
+
+    @property
+    def values(self) -> dict:
+        return {name: c.value for name, c in self.controls.items()}
+
+    def _on_change(self, _change) -> None:
+        self.render()
+
+    def render(self) -> None:
+        """Call the pure function with the current values and show its figure (errors are shown too)."""
+        self.status.value = "<i>working...</i>"
+        try:
+            fig = self.render_fn(**self.values)
+        except Exception as exc:  # show the message in the app instead of losing it in a callback
+            self.status.value = f"<span style='color:#b00'>{type(exc).__name__}: {exc}</span>"
+            return
+        png = figure_to_png(fig)
+        plt.close(fig)
+        self.last_png = png
+        self.renders += 1
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": "<Figure>"},
+                "metadata": {},
+            },
+        )
+        self.status.value = ""
+
+
+def _slider(cls, value, min, max, step, desc, **kw):
+    return cls(value=value, min=min, max=max, step=step, description=desc, continuous_update=False,
+               style={"description_width": "initial"}, **kw)
+
+
+def _dropdown(options, value, desc):
+    return W.Dropdown(options=list(options), value=value, description=desc, style={"description_width": "initial"})
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def render_toy_gan(dist: str, loss: str, lr_g: float, lr_d: float, steps: int, seed: int = 0) -> Figure:
+    """Train the 2D toy for ``steps`` and show 4 snapshots plus the losses (the widget's pure function)."""
+    every = max(1, steps // 3)
+    run = toy.train_toy(toy.ToyConfig(dist=dist, loss=loss, lr_g=lr_g, lr_d=lr_d, steps=steps,
+                                      snapshot_every=every, seed=seed, eval_every=every))
+    snaps = run.snapshots[:3] + [run.snapshots[-1]] if len(run.snapshots) > 4 else run.snapshots
+    fig, axes = viz.new_figure(len(snaps) + 1, size=2.4)
+    for ax, s in zip(axes, snaps):
+        viz.plot_toy_state(s, ax=ax)
+    viz.plot_loss_curves(run.history, ax=axes[-1], smooth=max(1, steps // 50))
+    return fig
+
+
+def make_toy_gan_widget(steps: int | None = None) -> FigureApp:
+    """Toy GAN explorer: distribution, loss, learning rates of G and D, number of steps."""
+    steps = steps if steps is not None else pick(full=600, fast=20)
+    controls = {
+        "dist": _dropdown(toy.TOY_DISTRIBUTIONS, "ring8", "data"),
+        "loss": _dropdown(["bce", "hinge", "wgan"], "hinge", "loss"),
+        "lr_g": W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr G",
+                                 continuous_update=False),
+        "lr_d": W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr D",
+                                 continuous_update=False),
+        "steps": _slider(W.IntSlider, steps, 0, max(steps * 5, 20), max(1, steps // 20), "steps"),
+    }
+    return FigureApp(controls, render_toy_gan, "2D toy GAN (real green, fake purple, G's gradients pink)")
+
+
+def render_losses(loss: str, lim: float) -> Figure:
+    t = np.linspace(-lim, lim, 121)
+    import torch
+
+    return viz.plot_logit_curves({loss: toy.logit_curves(loss, torch.as_tensor(t, dtype=torch.float32))}, t)
+
+
+def make_loss_widget() -> FigureApp:
+    """One loss at a time: its per-sample terms and their derivatives against the logit."""
+    controls = {
+        "loss": _dropdown(["bce", "hinge", "wgan"], "hinge", "loss"),
+        "lim": _slider(W.FloatSlider, 3.0, 1.0, 8.0, 0.5, "logit range"),
+    }
+    return FigureApp(controls, render_losses, "Losses against the logit")
+
+
+def render_dirac(loss: str, penalty: str, gamma: float, k: float, p: float, method: str, d_steps: int,
+                 steps: int, h: float) -> Figure:
+    cfg = toy.DiracConfig(loss, penalty, gamma, k, p)
+    return viz.plot_dirac(cfg, method=method, steps=steps, h=h, d_steps=d_steps)
+
+
+def make_dirac_widget(steps: int | None = None) -> FigureApp:
+    """Dirac-GAN explorer: loss, penalty (R1 gamma, or k and p), simultaneous/alternating, step size."""
+    steps = steps if steps is not None else pick(full=2000, fast=50)
+    controls = {
+        "loss": _dropdown(["hinge", "bce", "wgan"], "hinge", "loss"),
+        "penalty": _dropdown(toy.PENALTIES, "zero_gp", "penalty"),
+        "gamma": _slider(W.FloatSlider, 1.0, 0.0, 4.0, 0.1, "R1 gamma"),
+        "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),
+        "p": _slider(W.FloatSlider, 6.0, 1.0, 8.0, 1.0, "p"),
+        "method": _dropdown(["simultaneous", "alternating"], "simultaneous", "updates"),
+        "d_steps": _slider(W.IntSlider, 1, 1, 5, 1, "D steps"),
+        "steps": _slider(W.IntSlider, steps, 10, max(steps * 5, 100), 10, "steps"),
+        "h": _slider(W.FloatSlider, 0.05, 0.01, 0.3, 0.01, "step size h"),
+    }
+    return FigureApp(controls, render_dirac, "Dirac-GAN: D(x) = psi x, G = Dirac at theta")
+
+
+def render_penalty(k: float, p: float) -> Figure:
+    """Left: ``k n^p`` against the norm; right: the Dirac-GAN with that penalty (hinge, simGD)."""
+    fig, (a, b) = viz.new_figure(2, size=3.2)
+    viz.plot_penalty_curves(k, sorted({2.0, float(p)}), ax=a)
+    viz.plot_dirac(toy.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, fast=50), ax=b)
+    return fig
+
+
+def make_penalty_widget() -> FigureApp:
+    """k and p of the zero-centred penalty ``k |grad D|^p``: its curve and its Dirac-GAN dynamics."""
+    controls = {
+        "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),
+        "p": _slider(W.FloatSlider, 6.0, 1.0, 8.0, 1.0, "p"),
+    }
+    return FigureApp(controls, render_penalty, "Zero-centred penalty k |grad D|^p")
+
+
+def render_ma_gp(penalty: str, k: float, p: float, steps: int, kind: str = "logit") -> Figure:
+    """Train the conditional toy critic with ``penalty`` and draw D over (x, e) with the data."""
+    import torch
+
+    run = toy.train_conditional_critic(toy.CondToyConfig(penalty=penalty, k=k, p=p, steps=steps))
+    xs, es, z = toy.conditional_surface(run.D, kind=kind)
+    gen = torch.Generator().manual_seed(1)
+    x, e = toy.sample_conditional(64, gen)
+    pts = {"real": torch.cat([x, e], 1).numpy(), "mismatch": torch.cat([x.roll(-1, 0), e], 1).numpy()}
+    return viz.plot_surface(xs, es, z, title=f"D(x, e), {penalty} (k={k:g}, p={p:g})", points=pts,
+                            xlabel="x (image)", ylabel="e (text)", diverging=kind == "logit", vmax=2.0)
+
+
+def make_ma_gp_widget(steps: int | None = None) -> FigureApp:
+    """Conditional toy: which penalty (none / 0-GP on x / MA-GP on x and e), k, p, training steps."""
+    steps = steps if steps is not None else pick(full=600, fast=20)
+    controls = {
+        "penalty": _dropdown(["none", "zero_gp", "ma_gp"], "ma_gp", "penalty"),
+        "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),
+        "p": _slider(W.FloatSlider, 6.0, 1.0, 8.0, 1.0, "p"),
+        "steps": _slider(W.IntSlider, steps, 0, max(steps * 5, 20), max(1, steps // 20), "steps"),
+        "kind": _dropdown(["logit", "real_loss", "fake_loss"], "logit", "surface"),
+    }
+    return FigureApp(controls, render_ma_gp, "MA-GP on the conditional toy")

@@ -1,0 +1,42 @@
+"""dflib.widgets: every make_*_widget() builds headless, renders with its defaults and reacts to changes."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from dflib import widgets  # noqa: E402
+
+torch.set_num_threads(1)
+
+CASES = [
+    (lambda: widgets.make_toy_gan_widget(steps=4), "lr_d", 1e-2),
+    (widgets.make_loss_widget, "loss", "bce"),
+    (lambda: widgets.make_dirac_widget(steps=20), "penalty", "r1"),
+    (widgets.make_penalty_widget, "p", 2.0),
+    (lambda: widgets.make_ma_gp_widget(steps=4), "penalty", "zero_gp"),
+]
+
+
+@pytest.mark.parametrize("make,name,value", CASES)
+def test_widget_renders_and_updates(make, name, value):
+    app = make()
+    assert app.renders == 1 and app.last_png.startswith(b"\x89PNG")
+    assert len(app.output.outputs) == 1 and "image/png" in app.output.outputs[0]["data"]
+    first = app.last_png
+    app.controls[name].value = value
+    assert app.renders == 2
+    assert app.last_png != first
+    assert app.status.value == ""
+
+
+def test_widget_shows_errors_instead_of_raising():
+    def boom(**_):
+        raise ValueError("bad k")
+
+    import ipywidgets as W
+
+    app = widgets.FigureApp({"k": W.FloatSlider(value=1.0)}, boom)
+    assert app.renders == 0 and "bad k" in app.status.value
