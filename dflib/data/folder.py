@@ -1,0 +1,221 @@
+"""``folder``: bring your own captioned images.
+
+Two caption formats (see ``data/README.md``):
+
+* one ``<image stem>.txt`` next to every image, one caption per line (blank lines ignored);
+* a ``captions.jsonl`` in ``root``: one JSON object per line, ``{"image": "sub/dir/x.jpg", "caption": "..."}``
+  or ``{"image": ..., "captions": ["...", "..."]}`` (several lines may name the same image).
+
+Keys are image paths relative to ``root`` without extension. The split is either a JSON ``split_file``
+``{"train": [keys], "test": [keys]}`` or a deterministic hash of the key (``test_fraction`` of them go to
+test). The vocabulary is built over train + test captions (spec §4.6 rule) unless ``vocab`` is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .images import IMAGE_EXTENSIONS, ItemRNG, load_rgb, official_transform
+from .vocab import Vocab, pad_tokens, tokenize
+
+__all__ = ["FolderDataset", "hash_split", "read_captions"]
+
+
+def hash_split(key: str, test_fraction: float = 0.1) -> str:
+    """'test' for a deterministic ``test_fraction`` of keys (SHA-256 of the key), else 'train'."""
+    h = int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2.0**64
+    return "test" if h < test_fraction else "train"
+
+
+def _key(rel: Path) -> str:
+    return rel.with_suffix("").as_posix()
+
+
+def _bad(msg: str, skip_bad: bool, exc_type: type[Exception] = ValueError) -> None:
+    if not skip_bad:
+        raise exc_type(msg + " (use skip_bad=True to skip such entries)")
+    warnings.warn(f"skip_bad: {msg}; skipped", stacklevel=3)
+
+
+def read_captions(root: str | Path, fmt: str = "auto", skip_bad: bool = False) -> dict[str, tuple[Path, list[str]]]:
+    """``{key: (image path, captions)}`` for every captioned image under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder not found: {root}")
+    jsonl = root / "captions.jsonl"
+    if fmt == "auto":
+        fmt = "jsonl" if jsonl.is_file() else "txt"
+    out: dict[str, tuple[Path, list[str]]] = {}
+    if fmt == "jsonl":
+        if not jsonl.is_file():
+            raise FileNotFoundError(f"captions file not found: {jsonl}")
+        for ln, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{jsonl}:{ln}"
+            try:
+                obj = json.loads(line)
+                image = obj["image"]
+                caps = obj["captions"] if "captions" in obj else [obj["caption"]]
+                if isinstance(caps, str):
+                    caps = [caps]
+                if not isinstance(image, str) or not all(isinstance(c, str) for c in caps):
+                    raise TypeError("'image' must be a string and 'caption(s)' string(s)")
+            except (ValueError, KeyError, TypeError) as exc:
+                _bad(f'{where}: expected {{"image": ..., "caption": ...}} or "captions": [...] ({exc})', skip_bad)
+                continue
+            path = root / image
+            if not path.is_file():
+                _bad(f"{where}: image file not found: {path}", skip_bad, FileNotFoundError)
+                continue
+            key = _key(Path(image))
+            out.setdefault(key, (path, []))[1].extend(caps)
+    elif fmt == "txt":
+        images = sorted(
+            p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+        )
+        if not images:
+            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
+        for path in images:
+            txt = path.with_suffix(".txt")
+            if not txt.is_file():
+                _bad(f"caption file not found: {txt} (one caption per line for {path.name})", skip_bad, FileNotFoundError)
+                continue
+            try:
+                lines = [ln.strip() for ln in txt.read_text(encoding="utf-8").splitlines()]
+            except UnicodeDecodeError as exc:
+                _bad(f"caption file {txt} is not UTF-8 text ({exc})", skip_bad)
+                continue
+            out[_key(path.relative_to(root))] = (path, [ln for ln in lines if ln])
+    else:
+        raise ValueError(f"captions format must be 'auto', 'txt' or 'jsonl', got {fmt!r}")
+    return out
+
+
+class FolderDataset(ItemRNG, Dataset):
+    """Captioned images from a folder (see module doc). Items: image, tokens, length, caption, key.
+    Images go through the official transform (``augment=False``: centre crop, no flip)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str = "train",
+        imsize: int = 64,
+        words_num: int = 18,
+        seed: int = 0,
+        captions: str = "auto",
+        split_file: str | Path | None = None,
+        test_fraction: float = 0.1,
+        vocab: Vocab | str | Path | None = None,
+        augment: bool = True,
+        skip_bad: bool = False,
+    ):
+        if split not in ("train", "test", "all"):
+            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+        self.root, self.split, self.imsize, self.words_num = Path(root), split, imsize, words_num
+        self.seed = self.draw_seed = seed
+        self.augment, self.skip_bad = augment, skip_bad
+        entries = read_captions(self.root, captions, skip_bad)
+        fmt = captions if captions != "auto" else ("jsonl" if (self.root / "captions.jsonl").is_file() else "txt")
+        for key in list(entries):
+            path, caps = entries[key]
+            caps = [c for c in caps if tokenize(c)]
+            if not caps:
+                del entries[key]
+                src = self.root / "captions.jsonl" if fmt == "jsonl" else path.with_suffix(".txt")
+                _bad(f"no usable caption (no words) for {path} in {src}", skip_bad)
+                continue
+            entries[key] = (path, caps)
+        if skip_bad:
+            for key in list(entries):
+                try:
+                    with Image.open(entries[key][0]) as im:
+                        im.verify()
+                except Exception as exc:  # noqa: BLE001 - any decoder error
+                    _bad(f"cannot read image {entries[key][0]}: {exc}", True)
+                    del entries[key]
+        splits = self._splits(sorted(entries), split_file, test_fraction)
+        if vocab is None:
+            self.vocab = Vocab.from_captions(c for s in ("train", "test") for k in splits[s] for c in entries[k][1])
+        else:
+            self.vocab = vocab if isinstance(vocab, Vocab) else Vocab.load(vocab)
+        keys = splits["train"] + splits["test"] if split == "all" else splits[split]
+        self.keys, self.paths, self._text, self._ids = [], [], [], []
+        n_unknown = 0
+        for k in keys:
+            path, caps = entries[k]
+            ids = [[self.vocab.wordtoix[t] for t in tokenize(c) if t in self.vocab.wordtoix and t != "<end>"] for c in caps]
+            kept = [(c, i) for c, i in zip(caps, ids) if i]
+            n_unknown += len(caps) - len(kept)
+            if kept:
+                self.keys.append(k)
+                self.paths.append(path)
+                self._text.append([c for c, _ in kept])
+                self._ids.append([i for _, i in kept])
+        if n_unknown:
+            warnings.warn(f"{n_unknown} captions have no word in the given vocabulary and were dropped", stacklevel=2)
+        if not self.keys:
+            raise ValueError(f"no {split} items in {self.root} (found {len(entries)} captioned images in all)")
+        self.captions_per_image = max(len(c) for c in self._text)
+
+    @staticmethod
+    def _splits(keys: list[str], split_file, test_fraction: float) -> dict[str, list[str]]:
+        if split_file is None:
+            out: dict[str, list[str]] = {"train": [], "test": []}
+            for k in keys:
+                out[hash_split(k, test_fraction)].append(k)
+            return out
+        path = Path(split_file)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            listed = {s: [Path(k).with_suffix("").as_posix() if Path(k).suffix.lower() in IMAGE_EXTENSIONS else k
+                          for k in obj[s]] for s in ("train", "test")}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"split file not found: {path}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f'{path}: expected JSON {{"train": [keys], "test": [keys]}} ({exc})') from exc
+        known = set(keys)
+        unknown = [k for s in listed.values() for k in s if k not in known]
+        if unknown:
+            warnings.warn(f"{path}: {len(unknown)} keys have no captioned image, e.g. {unknown[:3]}", stacklevel=3)
+        return {s: [k for k in v if k in known] for s, v in listed.items()}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def captions(self, i: int) -> list[str]:
+        """All captions of item ``i``."""
+        return list(self._text[i])
+
+    def __getitem__(self, i: int) -> dict:
+        i = int(i)
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        rng = self._rng()
+        for attempt in range(len(self)):
+            j = (i + attempt) % len(self)
+            try:
+                img = load_rgb(self.paths[j])
+                break
+            except OSError as exc:
+                if not self.skip_bad:
+                    raise
+                warnings.warn(f"skip_bad: {exc}; using the next item", stacklevel=2)
+        else:  # pragma: no cover
+            raise OSError(f"no readable image in {self.root}")
+        k = int(rng.integers(len(self._ids[j])))
+        tokens, length = pad_tokens(self._ids[j][k], self.words_num, rng)
+        return {
+            "image": official_transform(img, self.imsize, rng, self.augment),
+            "tokens": torch.from_numpy(tokens),
+            "length": length,
+            "caption": self._text[j][k],
+            "key": self.keys[j],
+        }
