@@ -19,6 +19,7 @@ from dflib.text.damsm import (
     cosine_matrix,
     damsm_loss,
     damsm_step,
+    load_damsm_run,
     load_text_encoder,
     lr_for_epoch,
     retrieval_at_1,
@@ -333,3 +334,31 @@ def test_small_image_encoder_shapes_and_gammas_default():
 def test_freeze_helper():
     enc = freeze(small_encoder())
     assert enc.frozen and not enc.training and not any(p.requires_grad for p in enc.parameters())
+
+
+# ---------------------------------------------------------------- CLI on a bundled dataset ---------
+
+
+def test_cli_pretrains_on_shapes_and_files_load(tmp_path, capsys):
+    from dflib.data.vocab import Vocab
+    from dflib.text.damsm import main
+
+    out = tmp_path / "damsm"
+    args = ["--dataset", "shapes", "--out", str(out), "--imsize", "32", "--epochs", "2", "--batch-size", "8",
+            "--max-steps-per-epoch", "2", "--emb-dim", "16", "--hidden", "32", "--device", "cpu", "--quiet",
+            "--dataset-kw", "length=16", "--dataset-kw", "supersample=1"]  # fmt: skip
+    result = main(args)
+    printed = capsys.readouterr().out
+    assert "DAMSM pretraining on 'shapes'" in printed and "R@1" in printed and "text_encoder.pth" in printed
+    assert [h["epoch"] for h in result["history"]] == [1, 2]
+    assert result["history"][1]["lr"] == pytest.approx(0.002 * 0.98)
+    vocab = Vocab.load(out / "vocab.json")
+    enc = build_text_encoder("damsm", vocab=vocab, path=out / "text_encoder.pth")
+    sent, words, mask = enc.encode(["a red circle"])
+    assert sent.shape == (1, 32) and words.shape == (1, 32, 3) and mask.all()
+    torch.testing.assert_close(sent, result["text_encoder"].eval().encode(["a red circle"]).sent)
+    image = SmallImageEncoder(dim=32, imsize=32, regions=8).load_weights(out / "image_encoder.pth")
+    assert image(torch.zeros(1, 3, 32, 32))[0].shape == (1, 32, 8, 8)
+    text2, image2 = load_damsm_run(out)
+    assert text2.vocab == vocab and not image2.training
+    torch.testing.assert_close(text2.encode(["a red circle"]).sent, sent)

@@ -55,6 +55,7 @@ __all__ = [
     "train_damsm",
     "retrieval_at_1",
     "pretrain_damsm",
+    "load_damsm_run",
     "main",
 ]
 
@@ -356,7 +357,7 @@ class SmallImageEncoder(nn.Module):
                 f"imsize / regions must be a power of two >= 2; got imsize={imsize}, regions={regions} "
                 "(e.g. imsize 64 with regions 8, or imsize 32 with regions 4)"
             )
-        self.dim, self.imsize, self.regions = int(dim), int(imsize), int(regions)
+        self.dim, self.imsize, self.regions, self.ch = int(dim), int(imsize), int(regions), int(ch)
         chs = [min(ch * 2**i, 256) for i in range(int(n_down) + 2)]
         layers: list[nn.Module] = [nn.Conv2d(3, chs[0], 3, 1, 1), nn.LeakyReLU(0.2)]
         for cin, cout in zip(chs[: int(n_down)], chs[1 : int(n_down) + 1]):
@@ -367,6 +368,10 @@ class SmallImageEncoder(nn.Module):
         self.emb_cnn_code = nn.Linear(chs[-1], dim)
         _init_projection(self.emb_features)
         _init_projection(self.emb_cnn_code)
+
+    def config(self) -> dict[str, int]:
+        """Constructor arguments, saved in ``damsm.json`` so that ``load_damsm_run`` can rebuild it."""
+        return {"dim": self.dim, "imsize": self.imsize, "ch": self.ch, "regions": self.regions}
 
     def load_weights(self, path: str | Path) -> "SmallImageEncoder":
         """Load a state dict saved by ``pretrain_damsm`` strictly."""
@@ -753,7 +758,8 @@ def pretrain_damsm(
         "dataset": dataset,
         "imsize": imsize,
         "words_num": words_num,
-        "image_encoder": image_encoder,
+        "image_encoder_kind": image_encoder,
+        "image_encoder_args": img_enc.config() if isinstance(img_enc, SmallImageEncoder) else {"dim": hidden},
         "n_words": len(vocab),
         "emb_dim": emb_dim,
         "hidden": hidden,
@@ -767,12 +773,37 @@ def pretrain_damsm(
     return {**summary, "text_encoder": text_enc, "image_encoder": img_enc}
 
 
+def load_damsm_run(
+    out_dir: str | Path, device: str | torch.device = "cpu", frozen: bool = True
+) -> tuple[RNNEncoder, nn.Module]:
+    """Rebuild the text encoder (with its vocabulary) and the image encoder saved by ``pretrain_damsm``."""
+    from ..data.vocab import Vocab
+    from .base import freeze
+
+    out = Path(out_dir)
+    meta_path = out / "damsm.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.damsm?")
+    meta = json.loads(meta_path.read_text())
+    text_enc = load_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
+    if meta.get("image_encoder_kind") == "inception":
+        img_enc: nn.Module = InceptionImageEncoder(**meta["image_encoder_args"])
+    else:
+        img_enc = SmallImageEncoder(**meta["image_encoder_args"])
+    img_enc.load_weights(out / "image_encoder.pth")
+    text_enc, img_enc = text_enc.to(device), img_enc.to(device)
+    if frozen:
+        freeze(text_enc)
+        freeze(img_enc)
+    return text_enc, img_enc
+
+
 def _format_summary(s: Mapping[str, Any]) -> str:
     h0, h1 = s["history"][0], s["history"][-1]
     r = s["retrieval"]
     return "\n".join(
         [
-            f"DAMSM pretraining on '{s['dataset']}' ({s['n_words']} words, {s['image_encoder']} image encoder, "
+            f"DAMSM pretraining on '{s['dataset']}' ({s['n_words']} words, {s['image_encoder_kind']} image encoder, "
             f"{len(s['history'])} epochs, {s['seconds']:.0f} s)",
             f"  loss {h0['total']:.3f} (epoch 1) -> {h1['total']:.3f} (epoch {h1['epoch']}); "
             f"w {h1['w_loss0'] + h1['w_loss1']:.3f}, s {h1['s_loss0'] + h1['s_loss1']:.3f}",
@@ -781,6 +812,19 @@ def _format_summary(s: Mapping[str, Any]) -> str:
             *[f"  saved {p}" for p in s["files"].values()],
         ]
     )
+
+
+def _parse_kw(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """``["length=64", "name=x"]`` -> ``{"length": 64, "name": "x"}`` (values read as YAML scalars)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--dataset-kw expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -807,7 +851,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--num-workers", type=int, default=0)
+    p.add_argument(
+        "--dataset-kw", action="append", default=[], metavar="KEY=VALUE",
+        help="extra build_dataset keyword, repeatable (e.g. --dataset-kw length=2000 --dataset-kw max_objects=1)",
+    )  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     a = p.parse_args(argv)
+    dataset_kw = _parse_kw(a.dataset_kw, p)
     from ..runtime import default_device
 
     if a.threads:
@@ -820,6 +870,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         a.dataset, a.out, root=a.root, imsize=a.imsize, words_num=a.words_num, cfg=cfg,
         image_encoder=a.image_encoder, inception_weights=a.inception_weights, emb_dim=a.emb_dim,
         hidden=a.hidden, device=default_device(a.device), seed=a.seed, num_workers=a.num_workers,
+        progress=not a.quiet, **dataset_kw,
     )  # fmt: skip
     print(_format_summary(result))
     return result
