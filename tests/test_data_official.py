@@ -181,3 +181,24 @@ def test_missing_or_malicious_captions_pickle(cub, tmp_path):
     pk.write_bytes(pickle.dumps([[[1]], [], {0: "<end>", 1: "a"}, {"<end>": 0, "a": 1}], protocol=2))
     with pytest.raises(ValueError, match="4 images"):
         OfficialDataset(root, "cub")
+
+
+def test_prepare_helpers_metadata_zip_and_checksums(cub, tmp_path):
+    import hashlib
+    import zipfile
+
+    from dflib.data.download import install_metadata, verify
+
+    z = tmp_path / "birds.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for rel in ("captions_DAMSM.pickle", "train/filenames.pickle", "test/filenames.pickle"):
+            zf.write(cub["root"] / rel, f"birds/{rel}")
+    new_root = tmp_path / "new" / "birds"
+    install_metadata(z, new_root)
+    rep = check_layout(new_root, "cub")
+    assert not any("pickle" in m for m in rep.missing) and any("images.txt" in m for m in rep.missing)
+    md5 = hashlib.md5(z.read_bytes()).hexdigest()
+    assert verify(z, md5=md5)
+    with pytest.raises(ValueError, match="birds.zip"):
+        verify(z, md5="0" * 32)
+    assert not verify(z, md5="0" * 32, strict=False)
