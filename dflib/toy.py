@@ -73,6 +73,7 @@ __all__ = [
     "train_conditional_critic",
     "conditional_surface",
     "conditional_grad_norms",
+    "conditional_slices",
 ]
 
 TOY_DISTRIBUTIONS = ("ring8", "grid9", "ring")
@@ -540,13 +541,15 @@ def penalty_curve(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:
 
 
 def sample_conditional(n: int, generator: torch.Generator | None = None, noise: float = 0.05,
-                       x_dim: int = 1, e_dim: int = 1) -> tuple[Tensor, Tensor]:
-    """Real **matched** pairs: a "text" ``e ~ U(-1, 1)`` and its "image" ``x = e + noise``.
+                       x_dim: int = 1, e_dim: int = 1, slope: float = 1.0) -> tuple[Tensor, Tensor]:
+    """Real **matched** pairs: a "text" ``e ~ U(-1, 1)`` and its "image" ``x = slope * e + noise``.
 
-    With ``x_dim``/``e_dim`` > 1 every coordinate of ``x`` copies the first text coordinate (a toy).
+    ``slope`` > 1 makes the image very sensitive to the text (a small change of ``e`` asks for a large
+    change of ``x``), so D's slope across the matching line is steeper along ``e`` than along ``x``.
+    With ``x_dim``/``e_dim`` > 1 every coordinate of ``x`` copies the first text coordinate.
     """
     e = torch.rand(n, e_dim, generator=generator) * 2 - 1
-    x = e[:, :1].expand(n, x_dim) + noise * torch.randn(n, x_dim, generator=generator)
+    x = slope * e[:, :1].expand(n, x_dim) + noise * torch.randn(n, x_dim, generator=generator)
     return x.contiguous(), e
 
 
@@ -599,7 +602,10 @@ def conditional_penalty(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: Ten
 
 @dataclass
 class CondToyConfig:
-    """Training of the conditional critic alone (real matched vs mismatched vs fake), hinge loss."""
+    """Training of the conditional critic alone (real matched vs mismatched vs fake), hinge loss.
+
+    ``slope = 2`` (image = 2 x text): D's slope across the matching line is then twice as steep along the
+    text as along the image, which is what a penalty on the image alone (0-GP) cannot see."""
 
     penalty: str = "ma_gp"
     k: float = 2.0
@@ -609,6 +615,7 @@ class CondToyConfig:
     lr: float = 1e-3
     hidden: int = 64
     noise: float = 0.05
+    slope: float = 2.0
     seed: int = 0
 
 
@@ -631,8 +638,8 @@ def train_conditional_critic(cfg: CondToyConfig | None = None, progress: bool = 
     opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     hist: dict[str, list[float]] = {"d_loss": [], "penalty": []}
     for _ in tqdm(range(cfg.steps), disable=not progress, desc=f"critic {cfg.penalty}"):
-        x, e = sample_conditional(cfg.batch, gen, cfg.noise)
-        x_fake = fake_conditional(e, gen)
+        x, e = sample_conditional(cfg.batch, gen, cfg.noise, slope=cfg.slope)
+        x_fake = fake_conditional(e, gen, spread=1.5 * max(1.0, cfg.slope))
         x = x.requires_grad_(True)
         e = e.requires_grad_(True)
         feats = D.features(x)
@@ -656,17 +663,18 @@ def train_conditional_critic(cfg: CondToyConfig | None = None, progress: bool = 
 
 
 @torch.no_grad()
-def conditional_surface(D: Callable[[Tensor, Tensor], Tensor], lim: float = 1.5, res: int = 60,
-                        kind: str = "logit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(xs, es, Z)`` with ``Z[i, j]`` at ``(x = xs[j], e = es[i])``. ``kind``: ``logit`` (D itself),
-    ``real_loss`` (``relu(1 - D)``, D's loss if the pair were real matched) or ``fake_loss``
-    (``relu(1 + D)``, its loss if the pair were fake or mismatched)."""
+def conditional_surface(D: Callable[[Tensor, Tensor], Tensor], xlim: float = 3.0, elim: float = 1.5,
+                        res: int = 60, kind: str = "logit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(xs, es, Z)`` with ``Z[i, j]`` at ``(x = xs[j], e = es[i])`` over ``[-xlim, xlim] x [-elim, elim]``.
+    ``kind``: ``logit`` (D itself), ``real_loss`` (``relu(1 - D)``, D's loss if the pair were real
+    matched) or ``fake_loss`` (``relu(1 + D)``, its loss if the pair were fake or mismatched)."""
     _check_choice("surface kind", kind, ("logit", "real_loss", "fake_loss"))
-    v = torch.linspace(-lim, lim, res)
-    ee, xx = torch.meshgrid(v, v, indexing="ij")
+    xs = torch.linspace(-xlim, xlim, res)
+    es = torch.linspace(-elim, elim, res)
+    ee, xx = torch.meshgrid(es, xs, indexing="ij")
     d = D(xx.reshape(-1, 1), ee.reshape(-1, 1)).reshape(res, res)
     z = {"logit": d, "real_loss": torch.relu(1 - d), "fake_loss": torch.relu(1 + d)}[kind]
-    return v.numpy(), v.numpy(), z.numpy()
+    return xs.numpy(), es.numpy(), z.numpy()
 
 
 def conditional_grad_norms(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: Tensor) -> dict[str, float]:
@@ -676,3 +684,15 @@ def conditional_grad_norms(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: 
     gx, ge = torch.autograd.grad(D(x, e).sum(), (x, e))
     nx, ne = gx.norm(dim=1), ge.norm(dim=1)
     return {"x": float(nx.mean()), "e": float(ne.mean()), "joint": float((nx**2 + ne**2).sqrt().mean())}
+
+
+@torch.no_grad()
+def conditional_slices(D: Callable[[Tensor, Tensor], Tensor], x0: float, e0: float, half_width: float = 0.5,
+                       n: int = 81) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, D(x0 + t, e0), D(x0, e0 + t))``: D along the image and along the text direction through
+    one pair, to see how flat D is around a real matched point."""
+    t = torch.linspace(-half_width, half_width, n)
+    ones = torch.ones(n, 1)
+    along_x = D(x0 + t[:, None], e0 * ones)
+    along_e = D(x0 * ones, e0 + t[:, None])
+    return t.numpy(), along_x.numpy(), along_e.numpy()

@@ -21,6 +21,8 @@ __all__ = [
     "COLORS",
     "D_CMAP",
     "new_figure",
+    "plot_points",
+    "plot_curves",
     "plot_toy_state",
     "plot_toy_snapshots",
     "plot_loss_curves",
@@ -69,6 +71,44 @@ def _axes(ax, size: float = 3.2):
 def _heat_norm(z: np.ndarray) -> TwoSlopeNorm:
     m = float(np.nanmax(np.abs(z))) or 1.0
     return TwoSlopeNorm(vcenter=0.0, vmin=-m, vmax=m)
+
+
+def plot_points(points: Mapping[str, np.ndarray], ax=None, title: str | None = None, lim: float | None = 3.0,
+                xlabel: str | None = None, ylabel: str | None = None, s: float = 4) -> Figure:
+    """Scatter named 2D point sets; a key of :data:`COLORS` (``real``, ``fake``, ``mismatch``) picks the
+    colour, any other key is used as its own label with matplotlib's next colour."""
+    fig, ax = _axes(ax)
+    for key, pts in points.items():
+        pts = np.asarray(pts)
+        ax.scatter(pts[:, 0], pts[:, 1], s=s, c=COLORS.get(key), label=key)
+    if lim is not None:
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc="upper left")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_curves(x: np.ndarray, curves: Mapping[str, np.ndarray], ax=None, title: str | None = None,
+                xlabel: str = "", ylabel: str = "", logy: bool = False) -> Figure:
+    """Several labelled curves over the same ``x`` (a key of :data:`COLORS` picks its colour)."""
+    fig, ax = _axes(ax, size=3.4)
+    for label, y in curves.items():
+        ax.plot(x, np.asarray(y), label=label, color=COLORS.get(label), lw=1.3)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
 
 
 def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None, arrow_scale: float | None = None) -> Figure:

@@ -193,7 +193,7 @@ def render_ma_gp(penalty: str, k: float, p: float, steps: int, kind: str = "logi
     run = toy.train_conditional_critic(toy.CondToyConfig(penalty=penalty, k=k, p=p, steps=steps))
     xs, es, z = toy.conditional_surface(run.D, kind=kind)
     gen = torch.Generator().manual_seed(1)
-    x, e = toy.sample_conditional(64, gen)
+    x, e = toy.sample_conditional(64, gen, slope=run.cfg.slope)
     pts = {"real": torch.cat([x, e], 1).numpy(), "mismatch": torch.cat([x.roll(-1, 0), e], 1).numpy()}
     return viz.plot_surface(xs, es, z, title=f"D(x, e), {penalty} (k={k:g}, p={p:g})", points=pts,
                             xlabel="x (image)", ylabel="e (text)", diverging=kind == "logit", vmax=2.0)

@@ -95,3 +95,10 @@ def test_image_grid():
     assert viz.tensor_to_image(torch.ones(1, 2, 2)).shape == (2, 2, 3)
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         viz.image_grid(torch.zeros(3, 4, 4))
+
+
+def test_points_and_curves():
+    fig = viz.plot_points({"real": np.zeros((4, 2)), "fake": np.ones((3, 2)), "other": -np.ones((2, 2))})
+    assert _n_axes(fig) == 1 and len(fig.axes[0].collections) == 3
+    fig = viz.plot_curves(np.arange(3), {"real": [1, 2, 3], "x": [3, 2, 1]}, logy=True)
+    assert len(fig.axes[0].lines) == 2
