@@ -3,7 +3,6 @@
 import os
 import pickle
 
-import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
@@ -53,14 +52,6 @@ def test_fixture_layout_and_bboxes(cub):
     rep = check_layout(root, "cub")
     assert not rep.ok and any("bounding_boxes.txt" in m for m in rep.missing)
     assert "bounding_boxes.txt" in str(rep)
-
-
-def _expected_centre(ds, i, imsize):
-    key = ds.keys[i]
-    img = load_rgb(image_path(ds.root, ds.kind, ds.split, key))
-    if ds.kind == "cub":
-        img = img.crop(cub_crop_box(ds.bboxes[key], *img.size))
-    return img
 
 
 def test_crop_and_resize_match_hand_computation(cub):

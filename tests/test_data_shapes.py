@@ -157,3 +157,12 @@ def test_dataloader_workers_give_identical_images():
     dl = torch.utils.data.DataLoader(ds, batch_size=4, num_workers=2, collate_fn=collate)
     imgs = torch.cat([b["image"] for b in dl])
     assert torch.equal(imgs, torch.stack([ds.image(i) for i in range(8)]))
+
+
+def test_build_dataset_rejects_bad_requests():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        build_dataset("mnist")
+    with pytest.raises(ValueError, match="needs root"):
+        build_dataset("cub")
+    with pytest.raises(ValueError, match="split"):
+        build_dataset("shapes", split="val")
