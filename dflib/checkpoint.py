@@ -152,3 +152,196 @@ def load_official_checkpoint(
         "epoch": ckpt.get("epoch"),
         "optimizers": ckpt.get("optimizers"),
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Training checkpoints: atomic save, keep the last k, exact resume (spec Sec. 4.5 + this project)
+# --------------------------------------------------------------------------------------------------
+
+import os  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+__all__ += [
+    "atomic_torch_save",
+    "rng_state",
+    "set_rng_state",
+    "save_training_checkpoint",
+    "load_training_checkpoint",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "prune_checkpoints",
+    "CKPT_PATTERN",
+]
+
+CKPT_PATTERN = re.compile(r"^state_step_(\d+)\.pth$")
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` onto ``path``.
+
+    A crash (or exception) while writing leaves any previous ``path`` untouched; the temporary file is
+    removed on error.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:  # pragma: no cover - some file systems refuse fsync on directories
+        pass
+    return path
+
+
+def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
+    """Python, NumPy, torch CPU (and CUDA) RNG states plus named generators, as weights-only-safe values."""
+    py = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        "generators": {k: g.get_state() for k, g in (generators or {}).items()},
+    }
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator] | None = None) -> None:
+    """Restore what ``rng_state`` stored (CUDA states only if the same number of devices is visible)."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(
+        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"])
+    )
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    for k, g in (generators or {}).items():
+        if k in state.get("generators", {}):
+            g.set_state(state["generators"][k].cpu())
+
+
+def _unwrap(net: nn.Module) -> nn.Module:
+    return net.module if hasattr(net, "module") else net
+
+
+def save_training_checkpoint(
+    folder: str | Path,
+    *,
+    netG: nn.Module,
+    netD: nn.Module,
+    netC: nn.Module,
+    optimizer_G: torch.optim.Optimizer,
+    optimizer_D: torch.optim.Optimizer,
+    epoch: int,
+    step: int,
+    config: Mapping[str, Any] | None = None,
+    vocab: Mapping[str, Any] | None = None,
+    data_state: Mapping[str, Any] | None = None,
+    rng: Mapping[str, Any] | None = None,
+    ema_G: nn.Module | None = None,
+    extra: Mapping[str, Any] | None = None,
+    keep_last: int = 3,
+) -> Path:
+    """Write ``folder/state_step_<step>.pth`` atomically in the official layout plus resume state.
+
+    Content: ``{'model': {'netG','netD','netC'}, 'optimizers': {'optimizer_G','optimizer_D'}, 'epoch'}``
+    (official keys, no ``module.`` prefix) + ``step``, ``config`` (dict), ``vocab`` (``wordtoix`` dict or
+    None), ``data_state``, ``rng`` (see ``rng_state``), optional ``ema_G`` and ``extra``. Everything is
+    tensors / dicts / lists / str / numbers, so ``torch.load(weights_only=True)`` reads it. Older files
+    beyond the last ``keep_last`` are deleted (0 keeps all).
+    """
+    payload = {
+        "model": {
+            "netG": _unwrap(netG).state_dict(),
+            "netD": _unwrap(netD).state_dict(),
+            "netC": _unwrap(netC).state_dict(),
+        },
+        "optimizers": {"optimizer_G": optimizer_G.state_dict(), "optimizer_D": optimizer_D.state_dict()},
+        "epoch": int(epoch),
+        "step": int(step),
+        "config": dict(config) if config is not None else None,
+        "vocab": dict(vocab) if vocab is not None else None,
+        "data_state": dict(data_state) if data_state is not None else None,
+        "rng": dict(rng) if rng is not None else None,
+        "ema_G": _unwrap(ema_G).state_dict() if ema_G is not None else None,
+        "extra": dict(extra) if extra is not None else None,
+        "format": "dflib-train-1",
+    }
+    path = atomic_torch_save(payload, Path(folder) / f"state_step_{int(step):08d}.pth")
+    if keep_last > 0:
+        prune_checkpoints(folder, keep_last)
+    return path
+
+
+def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by ``save_training_checkpoint`` (weights only); errors name the file."""
+    path = Path(path)
+    if path.is_dir():
+        found = latest_checkpoint(path)
+        if found is None:
+            raise FileNotFoundError(f"no state_step_*.pth checkpoint in {path}")
+        path = found
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
+        raise CheckpointMismatchError(f"could not read {path} as a weights-only PyTorch checkpoint: {exc}") from exc
+    if not isinstance(ckpt, Mapping) or "model" not in ckpt or "optimizers" not in ckpt:
+        raise CheckpointMismatchError(f"{path} is not a DF-GAN training checkpoint (no 'model'/'optimizers')")
+    ckpt = dict(ckpt)
+    ckpt["path"] = str(path)
+    return ckpt
+
+
+def list_checkpoints(folder: str | Path) -> list[Path]:
+    """``state_step_*.pth`` files in ``folder``, oldest (lowest step) first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := CKPT_PATTERN.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def latest_checkpoint(folder: str | Path) -> Path | None:
+    """The newest ``state_step_*.pth`` in ``folder`` or None."""
+    found = list_checkpoints(folder)
+    return found[-1] if found else None
+
+
+def prune_checkpoints(folder: str | Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` checkpoints; returns the deleted paths."""
+    found = list_checkpoints(folder)
+    doomed = found[:-keep_last] if keep_last > 0 else []
+    for p in doomed:
+        p.unlink(missing_ok=True)
+    return doomed

@@ -1,0 +1,108 @@
+"""Trainer: exact resume, NaN guard, data order, configuration overrides (tiny shapes, CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dflib.checkpoint import latest_checkpoint, list_checkpoints, load_training_checkpoint
+from dflib.config import apply_overrides, get_preset
+from dflib.train import NonFiniteLossError, ResumableBatches, Trainer
+
+torch.set_num_threads(1)
+
+TINY = [
+    "text_encoder=bow", "text_cache=true", "model.imsize=32", "model.ngf=2", "model.ndf=2", "model.z_dim=4",
+    "model.cond_dim=8", "batch_size=4", "data.options={max_objects: 1, length: 20}", "log_every=2",
+    "sample_every=0", "save_every=0", "eval_samples=0", "progress=false", "tensorboard=false", "max_steps=8",
+]
+
+
+def tiny_cfg(*extra):
+    return apply_overrides(get_preset("shapes-32-cpu"), TINY + list(extra))
+
+
+def _state(tr: Trainer):
+    sd = {f"{n}.{k}": v.clone() for n, net in zip("GDC", tr.nets) for k, v in net.state_dict().items()}
+    for name, opt in (("oG", tr.opts.optimizer_G), ("oD", tr.opts.optimizer_D)):
+        for i, st in opt.state_dict()["state"].items():
+            for k, v in st.items():
+                sd[f"{name}.{i}.{k}"] = torch.as_tensor(v).clone()
+    return sd
+
+
+def test_resume_is_bit_identical(tmp_path):
+    straight = Trainer(tiny_cfg(), out_dir=tmp_path / "a")
+    straight.run(max_steps=8)  # 5 batches per epoch: crosses an epoch boundary
+    first = Trainer(tiny_cfg(), out_dir=tmp_path / "b")
+    first.run(max_steps=3)
+    assert latest_checkpoint(tmp_path / "b").name == "state_step_00000003.pth"
+    resumed = Trainer(tiny_cfg(), resume=tmp_path / "b")
+    assert resumed.step == 3 and resumed.batches.state_dict()["batch"] == 3
+    resumed.run(max_steps=8)
+    a, b = _state(straight), _state(resumed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    assert straight.history[-1] == resumed.history[-1]
+
+
+def test_data_order_is_a_seeded_permutation_split_over_ranks():
+    from dflib.data import build_dataset, collate
+
+    ds = build_dataset("shapes", imsize=32, length=12, max_objects=1)
+    keys = [ResumableBatches(ds, 3, collate, seed=1, rank=r, world=2)._keys(0) for r in (0, 1)]
+    idx = [i for k in keys for batch in k for i, _ in batch]
+    assert sorted(idx) == list(range(12))  # every item once per epoch, no overlap between ranks
+    again = ResumableBatches(ds, 3, collate, seed=1)._keys(0)
+    assert again == ResumableBatches(ds, 3, collate, seed=1)._keys(0)
+    assert again != ResumableBatches(ds, 3, collate, seed=1)._keys(1)  # reshuffled every epoch
+    with pytest.raises(ValueError, match="too small"):
+        ResumableBatches(ds, 13, collate)
+
+
+def test_nan_guard_names_the_step_and_keeps_last_good_checkpoint(tmp_path, capsys):
+    tr = Trainer(tiny_cfg("save_every=2", "log_every=3"), out_dir=tmp_path)
+    tr.run(max_steps=4)
+    good = latest_checkpoint(tmp_path)
+    assert good.name == "state_step_00000004.pth"
+    with torch.no_grad():  # inject a NaN into the generator: the next step's losses are NaN
+        tr.nets.netG.fc.bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="at step 5"):
+        tr.run(max_steps=8)  # detected at the step-6 log point, reported as step 5
+    assert "at step 5" in capsys.readouterr().err
+    assert latest_checkpoint(tmp_path) == good  # no checkpoint written after the NaN
+    ck = load_training_checkpoint(good)
+    assert all(torch.isfinite(v).all() for v in ck["model"]["netG"].values())
+
+
+def test_overrides_and_presets():
+    cfg = apply_overrides(get_preset("birds-256"), ["train.batch_size=8", "model.ngf=64", "lr_g=2e-4"])
+    assert (cfg.batch_size, cfg.model.ngf, cfg.lr_g) == (8, 64, 2e-4)
+    paper = get_preset("coco-256")
+    assert (paper.batch_size, paper.model.ngf, paper.model.z_dim, paper.model.cond_dim) == (32, 32, 100, 256)
+    assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2, paper.epochs) == (1e-4, 4e-4, 0.0, 0.9, 301)
+    assert get_preset("birds-256").epochs == 1301 and not get_preset("birds-256").ema
+    with pytest.raises(ValueError, match="unknown setting 'model.nf'"):
+        apply_overrides(cfg, ["model.nf=3"])
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("flowers")
+
+
+def test_cli_tiny_run_then_resume(tmp_path):
+    from dflib.train import main
+
+    args = ["--preset", "shapes-32-cpu", "--out", str(tmp_path), "--threads", "1"]
+    sets = [x for s in TINY if not s.startswith(("tensorboard", "sample_every", "save_every")) for x in ("--set", s)]
+    rc = main(args + sets + ["--set", "tensorboard=true", "--set", "sample_every=2", "--max-steps", "4"])
+    assert rc == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["steps"] == 4
+    assert (tmp_path / "samples" / "samples_step_00000004.png").is_file()
+    assert any((tmp_path / "tb").iterdir())
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["state_step_00000004.pth"]
+    rc = main(["--resume", str(tmp_path), "--max-steps", "6", "--threads", "1", "--set", "progress=false"])
+    assert rc == 0
+    assert latest_checkpoint(tmp_path).name == "state_step_00000006.pth"
