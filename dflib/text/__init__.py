@@ -57,7 +57,7 @@ def build_text_encoder(
 ) -> TextEncoder:
     """Build a text encoder by name: ``'damsm'`` or ``'minilm'``.
 
-    damsm: ``path`` = a ``text_encoder*.pth`` (official or from ``python -m dflib.text.damsm``); the sizes
+    damsm: ``path`` = a ``text_encoder*.pth`` (official or from ``python -m dflib.text.pretrain``); the sizes
     are read from the file and ``vocab`` (needed for ``encode(captions)``) must have the same number of
     words. Without ``path`` a randomly initialised encoder of ``len(vocab)`` words is returned (to be
     pretrained; ``frozen=False``). minilm: ``path`` optionally overrides the packaged model folder;

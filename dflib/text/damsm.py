@@ -9,7 +9,7 @@ gamma3). Written from the specification; no code is taken from the AttnGAN or DF
 
 Run as a program to pretrain an encoder pair on any dataset of ``dflib.data.build_dataset``::
 
-    python -m dflib.text.damsm --dataset shapes --epochs 20 --out runs/damsm_shapes
+    python -m dflib.text.pretrain --dataset shapes --epochs 20 --out runs/damsm_shapes
 """
 
 from __future__ import annotations
@@ -783,7 +783,7 @@ def load_damsm_run(
     out = Path(out_dir)
     meta_path = out / "damsm.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.damsm?")
+        raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.pretrain?")
     meta = json.loads(meta_path.read_text())
     text_enc = load_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
     if meta.get("image_encoder_kind") == "inception":
@@ -828,9 +828,9 @@ def _parse_kw(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Command line: ``python -m dflib.text.damsm --dataset shapes --epochs 20 --out runs/damsm``."""
+    """Command line: ``python -m dflib.text.pretrain --dataset shapes --epochs 20 --out runs/damsm``."""
     p = argparse.ArgumentParser(
-        prog="python -m dflib.text.damsm",
+        prog="python -m dflib.text.pretrain",
         description="Pretrain a DAMSM text + image encoder pair (AttnGAN Sec. 3.2; dfgan_spec Sec. 5.2).",
     )
     p.add_argument("--dataset", required=True, help="shapes | emoji | cub | coco | folder")
