@@ -3,6 +3,8 @@
 #   make test     run every test: unit tests, then every notebook under nbval (DFGAN_FAST=1)
 #   make train    train DF-GAN on the bundled `shapes` data (CPU, 32 px, about 15 minutes)
 #   make execute  re-run every notebook in full and store its outputs (what GitHub shows)
+#   make site     render the executed notebooks into a static HTML site in site/
+#   make e2e      the notebooks in JupyterLab and the site, driven by headless Chromium (part of make test)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -13,7 +15,7 @@ JOBS   ?= 2
 # pytest exit code 5 means "nothing collected": not a failure for an optional group
 PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
-.PHONY: install lab test unit notebooks train execute bench clean
+.PHONY: install lab test unit notebooks e2e train execute site bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dfgan-notebooks needs Python 3.11 (found %s); install it or run: make PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -27,10 +29,10 @@ install: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
-test: unit notebooks
+test: unit notebooks e2e
 
 unit: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=15 tests; $(PYTEST_OK5)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile --durations=15 --ignore=tests/e2e tests; $(PYTEST_OK5)
 
 notebooks: $(STAMP)
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks yet"; exit 0; fi; \
@@ -38,12 +40,18 @@ notebooks: $(STAMP)
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider --durations=10 \
 		$(NOTEBOOKS); $(PYTEST_OK5)
 
+e2e: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10 tests/e2e; $(PYTEST_OK5)
+
 train: $(STAMP)
 	$(BIN)/python -m dflib.train --preset shapes-32-cpu
 
 execute: $(STAMP)
 	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 $(NOTEBOOKS)
+
+site: $(STAMP)
+	$(BIN)/python -m dflib.site --notebooks notebooks --out site
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_step.py

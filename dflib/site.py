@@ -32,13 +32,21 @@ class NotebookInfo:
         return self.path.with_suffix(".html").name
 
 
-def _first_line_after(text: str, heading: str) -> str:
+def _first_paragraph_after(text: str, heading: str) -> str:
+    """The paragraph under a markdown heading, on one line (list markers removed)."""
     lines = text.splitlines()
     for i, ln in enumerate(lines):
-        if ln.strip().lower().lstrip("#").strip() == heading.lower():
+        if ln.strip().startswith("#") and ln.strip().lstrip("#").strip().lower() == heading.lower():
+            para: list[str] = []
             for nxt in lines[i + 1 :]:
-                if nxt.strip():
-                    return nxt.strip()
+                if not nxt.strip():
+                    if para:
+                        break
+                    continue
+                if nxt.strip().startswith("#"):
+                    break
+                para.append(re.sub(r"^\s*([*\-]|\d+\.)\s+", "", nxt).strip())
+            return " ".join(para)
     return ""
 
 
@@ -57,7 +65,7 @@ def notebook_info(path: Path) -> NotebookInfo:
             if m:
                 title = m.group(1).strip()
         if not goal:
-            goal = _first_line_after(src, "Goal")
+            goal = _first_paragraph_after(src, "Goal")
         if title != path.stem and goal:
             break
     return NotebookInfo(path=path, title=title, goal=goal)

@@ -33,7 +33,7 @@ def _make_notebooks(folder, n=3):
         code.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "<Figure>"})]
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_markdown_cell(f"# Lesson {i}: thing {i}"),
-            nbformat.v4.new_markdown_cell(f"## Goal\n\nLearn thing {i} | with a pipe."),
+            nbformat.v4.new_markdown_cell(f"## Goal\n\n* Learn thing {i} | with a pipe.\n* And more.\n\nNot this."),
             code,
             nbformat.v4.new_markdown_cell("## Summary\n\nDone."),
         ])
@@ -44,7 +44,7 @@ def _make_notebooks(folder, n=3):
 def test_notebook_info_reads_title_and_goal(tmp_path):
     _make_notebooks(tmp_path / "nb", n=1)
     info = notebook_info(tmp_path / "nb" / "00_lesson_0.ipynb")
-    assert info.title == "Lesson 0: thing 0" and info.goal == "Learn thing 0 | with a pipe."
+    assert info.title == "Lesson 0: thing 0" and info.goal == "Learn thing 0 | with a pipe. And more."
     md = curriculum_markdown([info])
     assert "[Lesson 0: thing 0](00_lesson_0.html)" in md and "with a pipe" in md and "\\|" in md
 

@@ -1,0 +1,158 @@
+"""The series as a learner meets it: notebooks run through the JupyterLab UI in headless Chromium, and the
+static site loaded page by page. Screenshots are saved under ``outputs/e2e/``."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT
+
+NOTEBOOKS = ["00_setup_and_tour.ipynb", "01_gan_basics.ipynb", "09_sampling_and_evaluation.ipynb"]
+WIDGET_NOTEBOOKS = {"01_gan_basics.ipynb", "09_sampling_and_evaluation.ipynb"}
+
+_STATE_JS = """
+const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+if (!w || !w.content || !w.content.model || !w.sessionContext.session) return null;
+const cells = w.content.model.cells; let n = 0, done = 0; const errors = [];
+for (let i = 0; i < cells.length; i++) {
+  const c = cells.get(i); if (c.type !== 'code') continue; n++;
+  if (c.executionCount) done++;
+  for (const o of c.outputs.toJSON()) if (o.output_type === 'error') errors.push(`cell ${i}: ${o.ename}: ${o.evalue}`);
+}
+const k = w.sessionContext.session.kernel;
+return {n: n, done: done, errors: errors, status: k ? k.status : 'none'};
+"""
+
+
+def _wait(pred, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        val = pred()
+        if val:
+            return val
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _open_notebook(driver, lab, name):
+    driver.get(f"{lab}/lab/tree/{name}")
+    state = lambda: driver.execute_script(_STATE_JS)  # noqa: E731
+    _wait(lambda: (s := state()) and s["status"] == "idle", 120, f"{name} to open with an idle kernel")
+    return state
+
+
+def _run_all_from_menu(driver):
+    from selenium.webdriver.common.by import By
+
+    menu = [m for m in driver.find_elements(By.CSS_SELECTOR, ".lm-MenuBar-itemLabel") if m.text == "Run"]
+    assert menu, "JupyterLab's Run menu is not there"
+    menu[0].click()
+    item = _wait(
+        lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, "li.lm-Menu-item")
+                 if e.get_attribute("data-command") == "runmenu:run-all"],
+        10, "the 'Run All Cells' menu item",
+    )
+    item[0].click()
+
+
+def _widget_signature(driver) -> str:
+    """What the widgets currently display (their output areas' HTML, images included)."""
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll('.jp-OutputArea-output .widget-output, "
+        ".jp-OutputArea-output .jupyter-widgets-output-area')).map(e => e.innerHTML).join('|');"
+    )
+
+
+def _poke_a_widget(driver) -> str:
+    """Change the first text box (a prompt) or else the first slider; returns which one was changed."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    boxes = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-text input[type='text']")
+    if boxes:
+        box = boxes[0]
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+        box.click()
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys("a big red heart in the center", Keys.ENTER)
+        return "text box"
+    handles = driver.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output .widget-slider .noUi-handle")
+    assert handles, "no text box or slider found among the rendered widgets"
+    handle = handles[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
+    handle.click()
+    for _ in range(3):
+        handle.send_keys(Keys.ARROW_RIGHT)
+    return "slider"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_in_jupyterlab(browser, lab, artifacts, name):
+    if not (ROOT / "notebooks" / name).exists():
+        pytest.skip(f"{name} does not exist yet")
+    driver = browser
+    state = _open_notebook(driver, lab, name)
+    _run_all_from_menu(driver)
+    _wait(lambda: (s := state()) and (s["status"] != "idle" or s["done"] > 0), 60, "the kernel to start running")
+
+    def finished():
+        s = state()
+        return s if s and s["status"] == "idle" and (s["done"] == s["n"] or s["errors"]) else None
+
+    s = _wait(finished, 600, f"all cells of {name} to run")
+    time.sleep(1.0)
+    stem = Path(name).stem
+    driver.save_screenshot(str(artifacts / f"{stem}.png"))
+    assert s["errors"] == [], f"{name}: cells raised errors: {s['errors']}"
+    assert s["done"] == s["n"], f"{name}: only {s['done']} of {s['n']} code cells ran"
+    imgs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.jp-OutputArea-output img'))"
+        ".filter(i => i.complete && i.naturalWidth > 0).length;"
+    )
+    assert imgs >= 1, f"{name}: no figure was rendered as an image"
+    text = driver.execute_script("return document.querySelector('.jp-Notebook').innerText;")
+    assert "Error displaying widget" not in text, f"{name}: a widget failed to render (see {stem}.png)"
+    if name in WIDGET_NOTEBOOKS:
+        live = driver.execute_script(
+            "return document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets.widget-slider, "
+            ".jp-OutputArea-output .widget-text, .jp-OutputArea-output .widget-hslider').length;"
+        )
+        assert live >= 1, f"{name}: ipywidgets did not render as live controls (text fallback?)"
+        before = _widget_signature(driver)
+        which = _poke_a_widget(driver)
+        _wait(lambda: _widget_signature(driver) != before and state()["status"] == "idle", 180,
+              f"the widget output of {name} to change after moving a {which}")
+        driver.save_screenshot(str(artifacts / f"{stem}_after_{which.replace(' ', '_')}.png"))
+
+
+def test_static_site_pages_images_and_links(browser, site, artifacts):
+    from dflib.site import check_site
+
+    url, out = site
+    assert check_site(out) == []
+    pages = sorted(p.name for p in Path(out).glob("*.html"))
+    assert "index.html" in pages and len(pages) >= 2
+    for page in pages:
+        browser.get(f"{url}/{page}")
+        _wait(lambda: browser.execute_script("return document.readyState") == "complete", 60, f"{page} to load")
+        broken = browser.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length;"
+        )
+        assert broken == 0, f"{page}: {broken} images did not load"
+        hrefs = browser.execute_script(
+            "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));"
+        )
+        for href in hrefs:
+            if href.startswith(("http:", "https:", "mailto:", "#")):
+                continue
+            with urllib.request.urlopen(f"{url}/{href.split('#')[0]}", timeout=10) as r:
+                assert r.status == 200, f"{page}: link {href} answers {r.status}"
+        if page in ("index.html", pages[1]):
+            browser.save_screenshot(str(artifacts / f"site_{Path(page).stem}.png"))
+    index = (Path(out) / "index.html").read_text()
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert f'href="{nb.stem}.html"' in index, f"the index does not link {nb.name}"
