@@ -228,6 +228,10 @@ class SentenceCache:
                 self.table[c] = v
         return torch.stack([self.table[c] for c in caps])
 
+    def encode_batch(self, batch: Mapping[str, Any]) -> TextFeatures:
+        """Encoder-like access (sentence vectors only; ``words``/``mask`` are None)."""
+        return TextFeatures(self(batch), None, None)  # type: ignore[arg-type]
+
 
 def build_encoder(cfg: TrainConfig, vocab: Any = None, device: str | torch.device = "cpu") -> TextEncoder:
     """The frozen text encoder named by ``cfg.text_encoder``; checks its size against ``model.cond_dim``."""
@@ -712,18 +716,24 @@ class Trainer:
 # --------------------------------------------------------------------------------------------------
 
 
-def evaluate_shapes(trainer: Trainer, n: int) -> dict:
-    """Attribute accuracy of generated ``shapes`` images for ``n`` test captions (``dflib.metrics``)."""
-    from . import metrics  # noqa: F401 - written by the metrics engineer
+def evaluate_shapes(trainer: Trainer, n: int, classifier_path: str | Path | None = None) -> dict:
+    """Attribute accuracy (colour, shape; plus the classifier's ceiling on real images) of images
+    generated for ``n`` single-object ``shapes`` test captions, via ``dflib.metrics``."""
+    from .metrics.attributes import generator_attribute_accuracy
 
-    return metrics.generator_attribute_accuracy(  # type: ignore[attr-defined]
-        _unwrap(trainer.nets.netG) if trainer.ema_G is None else trainer.ema_G,
-        trainer.encoder,
+    opts = {k: v for k, v in trainer.cfg.data.options.items() if k != "length"}
+    netG = trainer.ema_G if trainer.ema_G is not None else _unwrap(trainer.nets.netG)
+    return generator_attribute_accuracy(
+        netG,
+        trainer.cache if trainer.cache is not None else trainer.encoder,
         n=n,
         imsize=trainer.cfg.model.imsize,
         device=trainer.device,
         seed=trainer.cfg.seed,
         truncation=trainer.cfg.truncation,
+        classifier_path=classifier_path,
+        dataset_kwargs=opts,
+        progress=trainer.cfg.progress,
     )
 
 
