@@ -354,6 +354,24 @@ def test_evaluate_generator_attributes_oracle_and_constant(classifier):
     assert const["color"] < 0.4 and const["shape"] < 0.4
 
 
+def test_evaluate_with_a_real_netG_and_truncated_noise(classifier):
+    from dflib.data import build_dataset
+    from dflib.models import NetG
+
+    clf, _ = classifier
+    test = build_dataset("shapes", split="test", imsize=32, seed=5, max_objects=1, length=40)
+    netG = NetG(ngf=4, nz=16, cond_dim=8, imsize=32).train()
+    enc = lambda caps: torch.ones(len(caps), 8)  # noqa: E731
+    res = M.evaluate_generator_attributes(netG, enc, test, n=20, classifier=clf, batch_size=8, truncation=0.88,
+                                          progress=False)
+    assert res["n"] == 20 and 0.0 <= res["color"] <= 1.0 and res["real_color"] >= 0.95
+    assert netG.training  # mode restored
+    batches = list(M.generate_for_dataset(netG, enc, test, n=10, batch_size=4, truncation=0.5, seed=3))
+    assert [b[0].shape for b in batches] == [(4, 3, 32, 32), (4, 3, 32, 32), (2, 3, 32, 32)]
+    again = next(M.generate_for_dataset(netG, enc, test, n=4, batch_size=4, truncation=0.5, seed=3))[0]
+    torch.testing.assert_close(again, batches[0][0])  # seeded
+
+
 # --------------------------------------------------------------------------------------------------
 # R-precision
 # --------------------------------------------------------------------------------------------------
