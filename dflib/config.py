@@ -95,6 +95,7 @@ class TrainConfig:
     batch_size: int = 32
     epochs: int = 1301
     max_steps: int = 0
+    time_limit_min: float = 0.0  # stop (and save) after this many minutes of training; 0 = no limit
     lr_g: float = 1e-4
     lr_d: float = 4e-4
     beta1: float = 0.0

@@ -625,9 +625,11 @@ class Trainer:
         from torchvision.utils import make_grid, save_image
 
         imgs = self.sample_grid()
-        cols = self.fixed_inputs()[0].shape[0]
+        noise, _, caps = self.fixed_inputs()
+        cols = noise.shape[0]
         path = self.out_dir / "samples" / f"samples_step_{self.step:08d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / "captions.txt").write_text("".join(f"row {i}: {c}\n" for i, c in enumerate(caps)))
         save_image(imgs, path, nrow=cols, normalize=True, value_range=(-1, 1))
         if self._writer is not None:
             self._writer.add_image("fixed_samples", make_grid(imgs, nrow=cols, normalize=True, value_range=(-1, 1)), self.step)
@@ -667,14 +669,22 @@ class Trainer:
 
             bar = tqdm(total=total, initial=self.step, desc=f"train {self.cfg.preset}", unit="step", dynamic_ncols=True)
         t0, start = time.time(), self.step
+        limit = self.cfg.time_limit_min * 60.0
         pending: list[dict[str, Tensor]] = []
         batches = iter(self.batches)
+        self.stopped_by_time = False
         try:
             while self.step < total:
                 pending.append(self.one_step(next(batches)))
                 if bar is not None:
                     bar.update(1)
                 last = self.step >= total
+                if limit > 0 and not last and self.step % self.cfg.log_every == 0:
+                    over = torch.tensor(float(time.time() - t0 > limit), device=self.device)
+                    if self.dist.enabled:  # every rank stops at the same step
+                        dist.broadcast(over, 0)
+                    if over.item() > 0:
+                        self.stopped_by_time = last = True
                 if self.step % self.cfg.log_every == 0 or last:
                     self._check_finite()
                     mean = {k: torch.stack([d[k] for d in pending]).mean() for k in pending[0]}
@@ -685,6 +695,8 @@ class Trainer:
                     self._write_grid()
                 if self.cfg.save_every > 0 and (self.step % self.cfg.save_every == 0) or last:
                     self.save()
+                if self.stopped_by_time:
+                    break
         except NonFiniteLossError as exc:
             if bar is not None:
                 bar.close()
@@ -701,6 +713,7 @@ class Trainer:
             "steps": self.step,
             "steps_this_run": self.step - start,
             "seconds": seconds,
+            "stopped_by_time_limit": self.stopped_by_time,
             "out_dir": str(self.out_dir),
             "last_losses": self.history[-1] if self.history else {},
         }

@@ -106,3 +106,10 @@ def test_cli_tiny_run_then_resume(tmp_path):
     rc = main(["--resume", str(tmp_path), "--max-steps", "6", "--threads", "1", "--set", "progress=false"])
     assert rc == 0
     assert latest_checkpoint(tmp_path).name == "state_step_00000006.pth"
+
+
+def test_time_limit_stops_at_a_log_point_and_saves(tmp_path):
+    tr = Trainer(tiny_cfg("time_limit_min=1e-9"), out_dir=tmp_path)
+    summary = tr.run()
+    assert summary["stopped_by_time_limit"] and summary["steps"] == 2  # first log point (log_every=2)
+    assert latest_checkpoint(tmp_path).name == "state_step_00000002.pth"
