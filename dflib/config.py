@@ -91,6 +91,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     text_encoder: str = "damsm"
     text_encoder_path: str | None = None
+    text_scale: float = 1.0  # sentence vectors are multiplied by this (see dflib.train.ScaledTextEncoder)
     text_cache: bool = False  # cache sentence vectors per caption (deterministic encoders only)
     batch_size: int = 32
     epochs: int = 1301

@@ -55,6 +55,7 @@ __all__ = [
     "losses_to_floats",
     "NonFiniteLossError",
     "BagOfWordsEncoder",
+    "ScaledTextEncoder",
     "SentenceCache",
     "build_encoder",
     "ResumableBatches",
@@ -206,6 +207,29 @@ class BagOfWordsEncoder(TextEncoder):
         return self.encode(list(batch["caption"]))
 
 
+class ScaledTextEncoder(TextEncoder):
+    """Multiplies the sentence vectors of a frozen encoder by ``scale`` (``TrainConfig.text_scale``).
+
+    DF-GAN's affines read ``cat([z, s])``: with a unit-norm sentence vector (MiniLM) next to a
+    ``z_dim``-dimensional N(0, 1) noise the text is a small part of the condition; scaling it up makes the
+    generator pick up the caption sooner. Word features are left as they are.
+    """
+
+    def __init__(self, encoder: TextEncoder, scale: float) -> None:
+        super().__init__()
+        self.inner, self.scale, self.dim = encoder, float(scale), int(encoder.dim)
+        freeze(self)
+
+    def _scaled(self, f: TextFeatures) -> TextFeatures:
+        return TextFeatures(f.sent * self.scale, f.words, f.mask)
+
+    def encode(self, captions: list[str]) -> TextFeatures:
+        return self._scaled(self.inner.encode(captions))
+
+    def encode_batch(self, batch: Mapping[str, Any]) -> TextFeatures:
+        return self._scaled(self.inner.encode_batch(batch))
+
+
 class SentenceCache:
     """Sentence vectors memoised per caption (CPU tensors); valid for deterministic frozen encoders."""
 
@@ -250,6 +274,8 @@ def build_encoder(cfg: TrainConfig, vocab: Any = None, device: str | torch.devic
         enc = build_text_encoder(name, vocab=vocab, path=path, device=device)
     freeze(enc)
     enc.to(device)
+    if cfg.text_scale != 1.0:
+        enc = ScaledTextEncoder(enc, cfg.text_scale)
     if int(enc.dim) != int(cfg.model.cond_dim):
         raise ValueError(
             f"text encoder {cfg.text_encoder!r} gives {enc.dim}-d sentences but model.cond_dim={cfg.model.cond_dim}: "

@@ -113,3 +113,13 @@ def test_time_limit_stops_at_a_log_point_and_saves(tmp_path):
     summary = tr.run()
     assert summary["stopped_by_time_limit"] and summary["steps"] == 2  # first log point (log_every=2)
     assert latest_checkpoint(tmp_path).name == "state_step_00000002.pth"
+
+
+def test_text_scale_multiplies_sentence_vectors():
+    from dflib.train import BagOfWordsEncoder, build_encoder
+
+    cfg = tiny_cfg("text_scale=3")
+    enc = build_encoder(cfg)
+    plain = BagOfWordsEncoder(8, seed=cfg.seed).encode(["a red circle"]).sent
+    torch.testing.assert_close(enc.encode(["a red circle"]).sent, 3 * plain)
+    assert enc.dim == 8 and not any(p.requires_grad for p in enc.parameters())
