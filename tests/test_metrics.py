@@ -85,6 +85,7 @@ def test_feature_frechet_distance_equals_statistics_route(n1, n2, d):
     ref = M.frechet_distance(*M.compute_statistics(a), *M.compute_statistics(b))
     assert M.feature_frechet_distance(a, b) == pytest.approx(ref, rel=1e-6, abs=1e-6)
     assert M.feature_frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    assert M.features_to_statistics_distance(a, *M.compute_statistics(b)) == pytest.approx(ref, rel=1e-6, abs=1e-6)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -176,6 +177,8 @@ def test_dataset_statistics_and_fid_against_reference(tmp_path, shapes_test):
 
     assert M.fid_against_reference(gen, path, ext, n=40, batch_size=16, progress=False) == pytest.approx(0.0, abs=1e-5)
     assert M.fid_against_reference(-x, path, ext, progress=False) > 0.1
+    few = M.fid_against_reference(-x[:8], path, ext, progress=False)  # 8 images < 12 dims: no-sqrtm route
+    assert few == pytest.approx(M.frechet_distance(*M.compute_statistics(ext(-x[:8]).detach().numpy()), mu, sigma), rel=1e-5)
     with pytest.raises(ValueError, match="n >= 2"):
         M.fid_against_reference(gen, path, ext)
 

@@ -43,6 +43,7 @@ __all__ = [
     "compute_statistics",
     "frechet_distance",
     "feature_frechet_distance",
+    "features_to_statistics_distance",
     "save_statistics",
     "load_statistics",
     "dataset_statistics",
@@ -292,6 +293,23 @@ def feature_frechet_distance(f1: np.ndarray | Tensor, f2: np.ndarray | Tensor) -
     return float(diff.dot(diff) + tr1 + tr2 - 2 * nuc)
 
 
+def features_to_statistics_distance(features: np.ndarray | Tensor, mu: np.ndarray, sigma: np.ndarray) -> float:
+    """``frechet_distance(*compute_statistics(features), mu, sigma)`` without a D×D square root: with
+    centred features ``A (n,D)``, the non-zero eigenvalues of ``S_f sigma`` are those of the n×n symmetric
+    ``A sigma Aᵀ / (n-1)``, so ``tr((S_f sigma)^½)`` is the sum of their square roots. Exact; much faster
+    than ``sqrtm`` when n < D (e.g. a few hundred generated images against 2048-d reference statistics)."""
+    f = np.asarray(features.detach().cpu().numpy() if isinstance(features, Tensor) else features, np.float64)
+    mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
+    if f.ndim != 2 or f.shape[0] < 2 or f.shape[1] != mu.shape[0] or sigma.shape != (mu.shape[0],) * 2:
+        raise ValueError(f"need features (n>=2, D) and mu (D,), sigma (D,D); got {f.shape}, {mu.shape}, {sigma.shape}")
+    m = f.mean(0)
+    a = f - m
+    n1 = f.shape[0] - 1
+    eig = np.linalg.eigvalsh(a @ sigma @ a.T / n1)
+    diff = m - mu
+    return float(diff.dot(diff) + (a * a).sum() / n1 + np.trace(sigma) - 2 * np.sqrt(np.clip(eig, 0, None)).sum())
+
+
 def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray) -> Path:
     """Write ``mu``, ``sigma`` to an ``.npz`` (keys ``mu``, ``sigma``, as the shipped ``*_FIDK0.npz``)."""
     path = Path(path)
@@ -373,7 +391,8 @@ def fid_against_reference(
     device: str | torch.device = "cpu",
     progress: bool = True,
 ) -> float:
-    """FID of generated images against reference statistics (an ``.npz`` path or ``(mu, sigma)``).
+    """FID of generated images against reference statistics (an ``.npz`` path or ``(mu, sigma)``); with
+    fewer images than feature dimensions it uses :func:`features_to_statistics_distance` (same value).
 
     ``images``: a tensor (N,3,H,W) in [-1,1], an iterable of batches, or a function ``f(k) -> (k,3,H,W)``
     that generates ``k`` images (called until ``n`` images exist; ``n`` is then required)."""
@@ -406,5 +425,7 @@ def fid_against_reference(
     if feats.shape[1] != mu_r.shape[0]:
         raise ValueError(f"features are {feats.shape[1]}-d but the reference statistics are {mu_r.shape[0]}-d "
                          "(the same feature network must make both)")
+    if feats.shape[0] < feats.shape[1]:  # fewer images than dimensions: same value, no D×D sqrtm
+        return features_to_statistics_distance(feats, mu_r, s_r)
     mu, sigma = compute_statistics(feats)
     return frechet_distance(mu, sigma, mu_r, s_r)
