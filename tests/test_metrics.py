@@ -4,7 +4,6 @@ the shapes attribute classifier on real images, attribute accuracy, R-precision.
 from __future__ import annotations
 
 import importlib.util
-import math
 
 import numpy as np
 import pytest

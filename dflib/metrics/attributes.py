@@ -10,7 +10,7 @@ Always report the classifier's accuracy on real held-out images next to it: that
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any

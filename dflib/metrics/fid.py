@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
