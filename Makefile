@@ -48,7 +48,7 @@ train: $(STAMP)
 
 execute: $(STAMP)
 	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1800 $(NOTEBOOKS)
+		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
 
 site: $(STAMP)
 	$(BIN)/python -m dflib.site --notebooks notebooks --out site

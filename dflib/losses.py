@@ -29,6 +29,7 @@ __all__ = [
     "wgan_g_loss",
     "roll_mismatch",
     "gradient_norm",
+    "gradient_sq_norm",
     "ma_gp",
     "zero_centred_gp",
     "r1_penalty",
@@ -131,12 +132,12 @@ LOSSES: dict[str, GANLoss] = {
 # --------------------------------------------------------------------------------------------------
 
 
-def gradient_norm(out: Tensor, inputs: Sequence[Tensor], create_graph: bool = True) -> Tensor:
-    """Per-sample L2 norm of ``d sum(out) / d inputs``, the inputs' gradients concatenated per sample.
+def gradient_sq_norm(out: Tensor, inputs: Sequence[Tensor], create_graph: bool = True) -> Tensor:
+    """Per-sample squared L2 norm of ``d sum(out) / d inputs``, the inputs' gradients concatenated per sample.
 
     ``grad_outputs`` is ``ones_like(out)``, so each sample's norm is that of its own logit's gradient
-    (the samples do not interact inside D). Returns a ``(B,)`` tensor. With ``create_graph=True`` the norm
-    can itself be differentiated (double back-propagation), as the penalties below need.
+    (the samples do not interact inside D). Returns a ``(B,)`` tensor. With ``create_graph=True`` it can
+    itself be differentiated (double back-propagation), as the penalties below need.
     """
     for t in inputs:
         if not t.requires_grad:
@@ -153,7 +154,18 @@ def gradient_norm(out: Tensor, inputs: Sequence[Tensor], create_graph: bool = Tr
         only_inputs=True,
     )
     flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
-    return flat.pow(2).sum(dim=1).sqrt()
+    return flat.pow(2).sum(dim=1)
+
+
+def gradient_norm(out: Tensor, inputs: Sequence[Tensor], create_graph: bool = True) -> Tensor:
+    """Per-sample L2 norm ``sqrt(gradient_sq_norm)``; see :func:`gradient_sq_norm`."""
+    return gradient_sq_norm(out, inputs, create_graph).sqrt()
+
+
+def _norm_power(sq_norm: Tensor, p: float) -> Tensor:
+    """``||g|| ** p`` computed as ``(||g||^2) ** (p / 2)``: equal in value, and its gradient is 0 (not NaN)
+    where the gradient vanishes, for any p >= 2."""
+    return sq_norm.pow(p / 2.0)
 
 
 def ma_gp(out: Tensor, image: Tensor, sentence: Tensor, k: float = 2.0, p: float = 6.0) -> Tensor:
@@ -162,12 +174,12 @@ def ma_gp(out: Tensor, image: Tensor, sentence: Tensor, k: float = 2.0, p: float
     ``out = D(image, sentence)`` must be computed on real *matched* pairs, from leaf tensors ``image`` and
     ``sentence`` with ``requires_grad=True``. Defaults k = 2, p = 6 (paper Sec. 3.2 / Eq. 3).
     """
-    return k * gradient_norm(out, (image, sentence)).pow(p).mean()
+    return k * _norm_power(gradient_sq_norm(out, (image, sentence)), p).mean()
 
 
 def zero_centred_gp(out: Tensor, image: Tensor, k: float = 2.0, p: float = 6.0) -> Tensor:
     """Zero-centred gradient penalty on the image only: ``k * mean_i ||grad_x D_i||_2 ** p``."""
-    return k * gradient_norm(out, (image,)).pow(p).mean()
+    return k * _norm_power(gradient_sq_norm(out, (image,)), p).mean()
 
 
 def r1_penalty(out: Tensor, image: Tensor, gamma: float = 10.0) -> Tensor:

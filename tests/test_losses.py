@@ -128,3 +128,14 @@ def test_ma_gp_gradient_reaches_d_and_c_not_g():
     d_grads = {n: p.grad for n, p in d.named_parameters() if not n.endswith("bias")}
     assert all(gr is not None and gr.abs().sum() > 0 for gr in d_grads.values()), d_grads.keys()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in c.parameters())
+
+
+def test_penalty_gradient_is_finite_where_the_input_gradient_vanishes():
+    # D(x) = psi * x with psi = 0: ||grad_x D|| = 0; d(penalty)/d psi must be 0, not NaN (sqrt at 0)
+    psi = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    x = torch.ones(2, 1, dtype=torch.float64, requires_grad=True)
+    s = torch.ones(2, 1, dtype=torch.float64, requires_grad=True)
+    for pen in (lambda o: L.ma_gp(o, x, s), lambda o: L.zero_centred_gp(o, x), lambda o: L.r1_penalty(o, x)):
+        out = (psi * x).sum(1) + 0 * (psi * s).sum(1)
+        (g,) = torch.autograd.grad(pen(out), psi)
+        assert torch.isfinite(g).all() and g.item() == 0.0
