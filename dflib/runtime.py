@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import random
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["is_fast", "pick", "seed_everything", "default_device", "setup_notebook"]
+__all__ = ["is_fast", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment", "check_environment"]
 
 
 def is_fast() -> bool:
@@ -54,3 +57,55 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator
     except ImportError:  # pragma: no cover - matplotlib is a hard dependency
         pass
     return seed_everything(seed)
+
+
+def diagnose_environment(
+    cwd: str | Path | None = None, prefix: str | Path | None = None, python: tuple[int, int] | None = None
+) -> tuple[list[str], list[str]]:
+    """Start-up checks a learner needs, as ``(ok, problems)``; every problem says what to run.
+
+    Looks at the kernel's Python, the folder the notebook runs in (it must be ``notebooks/``), and the
+    ipywidgets front end in this environment. ``cwd``, ``prefix`` (``sys.prefix``) and ``python`` can be
+    given to test the checks. Introduced in ``notebooks/00_setup_and_tour.ipynb``.
+    """
+    cwd = Path(cwd or Path.cwd()).resolve()
+    prefix = Path(prefix or sys.prefix)
+    python = python or sys.version_info[:2]
+    ok, problems = [], []
+    if tuple(python) == (3, 11):
+        ok.append(f"kernel: Python 3.11 ({sys.executable})")
+    else:
+        problems.append(
+            f"the kernel runs Python {python[0]}.{python[1]} but the project needs 3.11: from the project root run "
+            "`make lab` (it creates .venv with Python 3.11 and starts JupyterLab with it), or choose that kernel"
+        )
+    package_root = Path(__file__).resolve().parents[1]
+    if cwd.name == "notebooks" and ((cwd.parent / "dflib").is_dir() or not (package_root / "notebooks").is_dir()):
+        ok.append(f"working folder: {cwd}")
+    else:
+        where = package_root / "notebooks" if (package_root / "notebooks").is_dir() else "the project's notebooks/ folder"
+        problems.append(
+            f"this notebook runs in {cwd}, not in {where}: relative paths (data, runs, figures) would go astray. "
+            "Open the notebook from the notebooks/ folder: from the project root run `make lab`"
+        )
+    manager = prefix / "share" / "jupyter" / "labextensions" / "@jupyter-widgets" / "jupyterlab-manager"
+    has_widgets = importlib.util.find_spec("ipywidgets") is not None
+    if has_widgets and manager.is_dir():
+        ok.append("ipywidgets with its JupyterLab extension")
+    else:
+        missing = "ipywidgets" if not has_widgets else f"the ipywidgets JupyterLab extension ({manager})"
+        problems.append(
+            f"{missing} is missing from this environment, so sliders would show as plain text or "
+            "'Error displaying widget': run `make lab` from the project root (or `.venv/bin/pip install -r "
+            "requirements.txt`), then reload the browser page"
+        )
+    return ok, problems
+
+
+def check_environment() -> str:
+    """Human-readable report of :func:`diagnose_environment` (``OK`` lines, then ``PROBLEM`` lines)."""
+    ok, problems = diagnose_environment()
+    lines = [f"OK       {m}" for m in ok] + [f"PROBLEM  {m}" for m in problems]
+    if not problems:
+        lines.append("All start-up checks passed.")
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""Run-time switches and the start-up diagnosis shown in the first cell of notebook 00."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from dflib import runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_fast_switch_and_pick(monkeypatch):
+    monkeypatch.setenv("DFGAN_FAST", "1")
+    assert runtime.is_fast() and runtime.pick(full=100, fast=2) == 2
+    monkeypatch.setenv("DFGAN_FAST", "0")
+    assert not runtime.is_fast() and runtime.pick(full=100, fast=2) == 100
+    monkeypatch.delenv("DFGAN_FAST")
+    assert not runtime.is_fast()
+
+
+def test_seed_everything_is_reproducible():
+    g = runtime.seed_everything(3)
+    a, b = torch.randn(3), torch.randn(3, generator=g)
+    g = runtime.seed_everything(3)
+    assert torch.equal(a, torch.randn(3)) and torch.equal(b, torch.randn(3, generator=g))
+
+
+def _fake_prefix(tmp_path, with_extension=True):
+    if with_extension:
+        (tmp_path / "share/jupyter/labextensions/@jupyter-widgets/jupyterlab-manager").mkdir(parents=True)
+    return tmp_path
+
+
+def test_diagnosis_all_good_from_the_notebooks_folder(tmp_path):
+    ok, problems = runtime.diagnose_environment(cwd=ROOT / "notebooks", prefix=_fake_prefix(tmp_path), python=(3, 11))
+    assert problems == [] and len(ok) == 3
+
+
+def test_diagnosis_names_each_problem_and_the_command_to_run(tmp_path):
+    ok, problems = runtime.diagnose_environment(cwd=tmp_path, prefix=_fake_prefix(tmp_path / "p", False), python=(3, 12))
+    assert len(problems) == 3 and ok == []
+    assert "Python 3.12" in problems[0] and "make lab" in problems[0]
+    assert str(tmp_path) in problems[1] and "notebooks/" in problems[1] and "make lab" in problems[1]
+    assert "JupyterLab extension" in problems[2] and "reload" in problems[2]
+
+
+def test_report_of_this_environment_mentions_every_check():
+    report = runtime.check_environment()
+    assert report.count("\n") >= 2 and sys.executable in report
