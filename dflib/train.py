@@ -453,7 +453,7 @@ class Trainer:
         if ckpt is not None and ckpt.get("config"):
             # the saved configuration wins, except for where the run stops and how it reports
             saved = config_from_dict(ckpt["config"])
-            for keep in ("epochs", "max_steps", "progress", "tensorboard", "device", "log_every"):
+            for keep in ("epochs", "max_steps", "time_limit_min", "progress", "tensorboard", "device", "log_every"):
                 setattr(saved, keep, getattr(cfg, keep))
             cfg = saved
         self.cfg = cfg
