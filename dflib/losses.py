@@ -153,7 +153,9 @@ def gradient_sq_norm(out: Tensor, inputs: Sequence[Tensor], create_graph: bool =
         create_graph=create_graph,
         only_inputs=True,
     )
-    flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+    # in at least fp32 even when D ran under bf16/fp16 autocast (the norm of ~200k terms and its 6th power)
+    acc = torch.promote_types(grads[0].dtype, torch.float32)
+    flat = torch.cat([g.reshape(g.shape[0], -1).to(acc) for g in grads], dim=1)
     return flat.pow(2).sum(dim=1)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -108,8 +109,9 @@ class Affine(nn.Module):
         """The per-sample, per-channel scale and shift, each ``(B, C)``."""
         return self.fc_gamma(y), self.fc_beta(y)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        gamma, beta = self.gamma_beta(y)
+    def forward(self, x: Tensor, y: Tensor, params: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """``params``: this layer's ``(gamma, beta)`` computed beforehand (``dflib.fast``), else from ``y``."""
+        gamma, beta = self.gamma_beta(y) if params is None else params
         return gamma[:, :, None, None] * x + beta[:, :, None, None]
 
 
@@ -124,9 +126,10 @@ class DFBlock(nn.Module):
         self.affine0 = Affine(cond_dim, in_ch)
         self.affine1 = Affine(cond_dim, in_ch)
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        h = F.leaky_relu(self.affine0(x, y), 0.2)
-        return F.leaky_relu(self.affine1(h, y), 0.2)
+    def forward(self, x: Tensor, y: Tensor, params: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+        p0, p1 = (None, None) if params is None else params
+        h = F.leaky_relu(self.affine0(x, y, p0), 0.2)
+        return F.leaky_relu(self.affine1(h, y, p1), 0.2)
 
 
 class GBlock(nn.Module):
@@ -149,14 +152,16 @@ class GBlock(nn.Module):
     def shortcut(self, x: Tensor) -> Tensor:
         return self.c_sc(x) if self.learnable_sc else x
 
-    def residual(self, x: Tensor, y: Tensor) -> Tensor:
-        h = self.c1(self.fuse1(x, y))
-        return self.c2(self.fuse2(h, y))
+    def residual(self, x: Tensor, y: Tensor, params: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+        p1, p2 = (None, None) if params is None else (params[:2], params[2:])
+        h = self.c1(self.fuse1(x, y, p1))
+        return self.c2(self.fuse2(h, y, p2))
 
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+    def forward(self, x: Tensor, y: Tensor, params: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
+        """``params``: the four Affines' ``(gamma, beta)`` (fuse1.affine0/1, fuse2.affine0/1), if precomputed."""
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-        return self.shortcut(x) + self.residual(x, y)
+        return self.shortcut(x) + self.residual(x, y, params)
 
 
 class NetG(nn.Module):
@@ -174,6 +179,9 @@ class NetG(nn.Module):
         pairs = g_channel_pairs(ngf, imsize)
         self.GBlocks = nn.ModuleList(GBlock(nz + cond_dim, i, o, upsample=True) for i, o in pairs)
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(pairs[-1][1], ch_size, 3, 1, 1), nn.Tanh())
+        # Fast path (dflib.fast): compute all 2 x 4 x len(GBlocks) Affine MLPs as a few batched matrix
+        # products. Same maths and same parameters; off by default (the reference path).
+        self.batched_affine = False
 
     def condition(self, noise: Tensor, sentence: Tensor) -> Tensor:
         """The 356-d (by default) vector that every Affine reads: noise first, then the sentence."""
@@ -187,8 +195,15 @@ class NetG(nn.Module):
             )
         h = self.fc(noise).view(noise.shape[0], 8 * self.ngf, 4, 4)
         y = self.condition(noise, sentence)
-        for block in self.GBlocks:
-            h = block(h, y)
+        if self.batched_affine:
+            from .fast import batched_affine_params
+
+            params = batched_affine_params(self, y)
+            for i, block in enumerate(self.GBlocks):
+                h = block(h, y, params[4 * i : 4 * i + 4])
+        else:
+            for block in self.GBlocks:
+                h = block(h, y)
         return self.to_rgb(h)
 
 
