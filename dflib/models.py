@@ -153,9 +153,10 @@ class GBlock(nn.Module):
         return self.c_sc(x) if self.learnable_sc else x
 
     def residual(self, x: Tensor, y: Tensor, params: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
-        p1, p2 = (None, None) if params is None else (params[:2], params[2:])
-        h = self.c1(self.fuse1(x, y, p1))
-        return self.c2(self.fuse2(h, y, p2))
+        if params is None:  # the reference path (fusion modules may be swapped for ablations)
+            return self.c2(self.fuse2(self.c1(self.fuse1(x, y)), y))
+        h = self.c1(self.fuse1(x, y, params[:2]))
+        return self.c2(self.fuse2(h, y, params[2:]))
 
     def forward(self, x: Tensor, y: Tensor, params: Sequence[tuple[Tensor, Tensor]] | None = None) -> Tensor:
         """``params``: the four Affines' ``(gamma, beta)`` (fuse1.affine0/1, fuse2.affine0/1), if precomputed."""
