@@ -15,7 +15,7 @@ JOBS   ?= 2
 # pytest exit code 5 means "nothing collected": not a failure for an optional group
 PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
-.PHONY: install lab test unit notebooks e2e train execute site bench clean
+.PHONY: install lab test unit notebooks e2e train execute figures site bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dfgan-notebooks needs Python 3.11 (found %s); install it or run: make PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -49,6 +49,10 @@ train: $(STAMP)
 execute: $(STAMP)
 	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
+	$(BIN)/python -m dflib.site --figures notebooks/figures
+
+figures: $(STAMP)
+	$(BIN)/python -m dflib.site --figures notebooks/figures
 
 site: $(STAMP)
 	$(BIN)/python -m dflib.site --notebooks notebooks --out site

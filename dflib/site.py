@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NotebookInfo", "notebook_info", "curriculum_markdown", "build_site", "check_site", "main"]
+__all__ = ["NotebookInfo", "notebook_info", "curriculum_markdown", "build_site", "check_site", "export_figures", "main"]
 
 _NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 
@@ -126,6 +126,30 @@ def build_site(notebooks: Path | str = "notebooks", out: Path | str = "site") ->
     return written
 
 
+def export_figures(notebooks: Path | str = "notebooks", out: Path | str = "notebooks/figures") -> list[Path]:
+    """Write the PNG output of every code cell tagged ``figure:<name>`` to ``out/<name>.png`` (for the README)."""
+    import base64
+
+    import nbformat
+
+    notebooks, out = Path(notebooks), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for path in _find_notebooks(notebooks):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            names = [t.split(":", 1)[1] for t in cell.get("metadata", {}).get("tags", []) if t.startswith("figure:")]
+            if not names:
+                continue
+            pngs = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+            if not pngs:
+                raise ValueError(f"{path.name}: the cell tagged figure:{names[0]} has no PNG output; run `make execute`")
+            target = out / f"{names[0]}.png"
+            target.write_bytes(base64.b64decode(pngs[0]))
+            written.append(target)
+    return written
+
+
 def _links_and_images(html: str) -> tuple[list[str], list[str]]:
     from html.parser import HTMLParser
 
@@ -178,7 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notebooks", default="notebooks", help="folder of executed NN_name.ipynb notebooks")
     ap.add_argument("--out", default="site", help="output folder (created)")
+    ap.add_argument("--figures", metavar="DIR", help="only export the cells tagged figure:<name> as DIR/<name>.png")
     args = ap.parse_args(argv)
+    if args.figures:
+        figs = export_figures(args.notebooks, args.figures)
+        print(f"wrote {len(figs)} figures to {args.figures}/: " + ", ".join(f.name for f in figs))
+        return
     pages = build_site(args.notebooks, args.out)
     problems = check_site(args.out)
     for msg in problems:

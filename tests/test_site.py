@@ -77,3 +77,18 @@ def test_no_notebooks_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no numbered notebooks"):
         build_site(tmp_path / "empty", tmp_path / "site")
+
+
+def test_export_figures_writes_tagged_pngs(tmp_path):
+    _make_notebooks(tmp_path / "nb", n=2)
+    nb = nbformat.read(tmp_path / "nb" / "01_lesson_1.ipynb", as_version=4)
+    nb.cells[2].metadata["tags"] = ["figure:lesson-one"]
+    nbformat.write(nb, tmp_path / "nb" / "01_lesson_1.ipynb")
+    from dflib.site import export_figures
+
+    (out,) = export_figures(tmp_path / "nb", tmp_path / "figs")
+    assert out.name == "lesson-one.png" and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    nb.cells[2].outputs = []
+    nbformat.write(nb, tmp_path / "nb" / "01_lesson_1.ipynb")
+    with pytest.raises(ValueError, match="figure:lesson-one has no PNG output"):
+        export_figures(tmp_path / "nb", tmp_path / "figs")
