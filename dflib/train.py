@@ -783,6 +783,7 @@ def evaluate_shapes(trainer: Trainer, n: int, classifier_path: str | Path | None
 _FLAT = {
     "batch_size": int,
     "max_steps": int,
+    "time_limit_min": float,
     "epochs": int,
     "lr_g": float,
     "lr_d": float,
