@@ -37,13 +37,33 @@ __all__ = [
     "affine_responses",
     "response_spread",
     "plot_affine_responses",
+    "randomize_affines",
+    "channel_response_curves",
+    "count_kinks",
+    "plot_channel_curves",
     "FUSION_KINDS",
     "ConcatFusion",
     "SingleAffineFusion",
     "build_fusion_generator",
     "fusion_kind",
+    "caption_effect",
+    "FusionRun",
+    "train_fusion_variant",
+    "plot_fusion_losses",
+    "plot_attribute_bars",
+    "cosine_similarities",
+    "nearest_neighbours",
+    "plot_similarity_matrices",
+    "plot_word_features",
+    "plot_retrieval",
     "plot_caption_rows",
-    "truncated_noise",
+    "config_diff",
+    "images_to_array",
+    "plot_training_progress",
+    "find_run",
+    "render_samples",
+    "make_sampling_widget",
+    "plot_interpolation",
 ]
 
 # Colours shared with the first half of the series (real = green, fake = purple, mismatch = orange).
@@ -287,6 +307,64 @@ def plot_affine_responses(gamma: Tensor, beta: Tensor, labels: Sequence[str], ch
     return fig
 
 
+@torch.no_grad()
+def randomize_affines(net: nn.Module, std: float = 0.5, seed: int = 0) -> nn.Module:
+    """Give every :class:`Affine` of ``net`` random second layers (in place; returns ``net``).
+
+    A fresh Affine is the identity (gamma = 1, beta = 0 for every condition); a trained one is not. This
+    stands in for training when a figure needs condition-dependent responses: the ``linear2`` weights get
+    N(0, std^2 / C) entries and the biases N(1, std^2) (gamma) and N(0, std^2) (beta)."""
+    gen = torch.Generator().manual_seed(seed)
+    found = False
+    for m in net.modules():
+        if isinstance(m, Affine):
+            found = True
+            for mlp, centre in ((m.fc_gamma, 1.0), (m.fc_beta, 0.0)):
+                w = mlp.linear2.weight
+                w.copy_(torch.randn(w.shape, generator=gen) * std / w.shape[1] ** 0.5)
+                mlp.linear2.bias.copy_(centre + std * torch.randn(mlp.linear2.bias.shape, generator=gen))
+    if not found:
+        raise ValueError(f"{type(net).__name__} has no Affine layers to randomize")
+    return net
+
+
+@torch.no_grad()
+def channel_response_curves(fusion: nn.Module, conds: Tensor, xs: Tensor, channels: int, channel: int = 0) -> Tensor:
+    """``(len(conds), len(xs))``: output channel ``channel`` of ``fusion(x, y)`` when every input channel
+    holds the scalar ``x`` (one 1x1 "image" per value of ``xs``), for each condition row ``y``.
+
+    For a channel-wise fusion (Affine, DF-Block) this is the per-channel transfer function the text selects."""
+    xs = xs.flatten().float()
+    x = xs.view(-1, 1, 1, 1).expand(-1, channels, 1, 1)
+    rows = [fusion(x, y.view(1, -1).expand(len(xs), -1))[:, channel, 0, 0] for y in conds]
+    return torch.stack(rows)
+
+
+def count_kinks(curve: Tensor, xs: Tensor, rel_tol: float = 0.05) -> int:
+    """Number of slope changes of a sampled piecewise-linear curve: jumps between neighbouring slopes larger
+    than ``rel_tol`` times the largest slope (ignores float rounding); adjacent flagged samples count once."""
+    slopes = torch.diff(curve.flatten().double()) / torch.diff(xs.flatten().double())
+    tol = rel_tol * float(slopes.abs().max()) + 1e-12
+    flags = (torch.diff(slopes).abs() > tol).tolist()
+    return sum(1 for i, f in enumerate(flags) if f and (i == 0 or not flags[i - 1]))
+
+
+def plot_channel_curves(xs: Tensor, curves: Mapping[str, Tensor], labels: Sequence[str]) -> Figure:
+    """One panel per fusion module: the transfer curves of :func:`channel_response_curves`, one per condition."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(3.2 * len(curves), 2.6), squeeze=False)
+    for ax, (name, c) in zip(axes[0], curves.items()):
+        for i, row in enumerate(c):
+            ax.plot(xs.numpy(), row.numpy(), label=labels[i] if i < len(labels) else None)
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.axvline(0, color="grey", lw=0.5)
+        ax.set_xlabel("input feature x")
+        ax.set_title(name, fontsize=9)
+    axes[0, 0].set_ylabel("fused output")
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # Fusion variants for the ablation (notebook 05; paper Sec. 4.3 "Ablation study")
 # --------------------------------------------------------------------------------------------------
@@ -295,15 +373,17 @@ FUSION_KINDS = ("concat", "affine", "dfblock")
 
 
 class ConcatFusion(nn.Module):
-    """Fusion by concatenation: tile the condition over H x W, concatenate it to the features, 1x1 conv
-    back to ``C`` channels, LeakyReLU(0.2). The classic alternative to modulation (no multiplication)."""
+    """Fusion by concatenation: project the condition to ``C`` values (Linear), tile them over H x W,
+    concatenate them to the features, 1x1 conv back to ``C`` channels, LeakyReLU(0.2). The classic
+    alternative to modulation: the text adds channels, it never multiplies the features."""
 
     def __init__(self, cond_dim: int, channels: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(channels + cond_dim, channels, 1)
+        self.proj = nn.Linear(cond_dim, channels)
+        self.conv = nn.Conv2d(2 * channels, channels, 1)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        tiled = y[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        tiled = self.proj(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
         return F.leaky_relu(self.conv(torch.cat([x, tiled], dim=1)), 0.2)
 
 
@@ -354,23 +434,315 @@ def fusion_kind(net: nn.Module) -> str:
     raise ValueError(f"unrecognised fusion module {type(fuse).__name__}")
 
 
+@torch.no_grad()
+def caption_effect(netG: nn.Module, sents: Tensor, noise: Tensor) -> dict[str, float]:
+    """How much the text and the noise move the image: ``caption`` = mean |G(z, s_a) - G(z, s_b)| over
+    caption pairs (same noise), ``noise`` = mean |G(z_a, s) - G(z_b, s)| over noise pairs (same caption).
+
+    A fresh DF-GAN generator gives ``caption == 0`` exactly: its Affines are the identity, and the text
+    enters nowhere else."""
+    if sents.shape[0] < 2 or noise.shape[0] < 2:
+        raise ValueError("caption_effect needs at least 2 sentences and 2 noise vectors")
+    was = netG.training
+    netG.eval()
+    r, n = sents.shape[0], noise.shape[0]
+    imgs = netG(noise.repeat(r, 1), sents.repeat_interleave(n, 0)).view(r, n, -1)
+    netG.train(was)
+
+    def mean_pair_dist(x: Tensor) -> float:  # x: (k, m, P) -> mean over pairs along dim 0
+        k = x.shape[0]
+        d = [(x[i] - x[j]).abs().mean() for i in range(k) for j in range(i + 1, k)]
+        return float(torch.stack(d).mean())
+
+    return {"caption": mean_pair_dist(imgs), "noise": mean_pair_dist(imgs.transpose(0, 1))}
+
+
+@dataclass
+class FusionRun:
+    """A short training run of one fusion variant (:func:`train_fusion_variant`)."""
+
+    kind: str
+    netG: NetG
+    history: list[dict[str, float]]
+    seconds: float
+    params: int
+
+
+def train_fusion_variant(kind: str, dataset, encoder: nn.Module, model, steps: int, batch_size: int = 16,
+                         lr_g: float = 1e-4, lr_d: float = 4e-4, seed: int = 0, device: str | torch.device = "cpu",
+                         progress: bool = True) -> FusionRun:
+    """Train the generator variant ``kind`` (see :func:`build_fusion_generator`) with DF-GAN's own step
+    (:func:`dflib.train.train_step`: hinge + mismatched pairs + MA-GP) against a fresh NetD/NetC.
+
+    ``model`` is a :class:`~dflib.config.ModelConfig` (its ``cond_dim`` must equal ``encoder.dim``). The
+    data order, noise and initial D/C weights depend only on ``seed``, so variants see the same batches.
+    Sentence vectors are cached per caption (the encoder must be frozen and deterministic)."""
+    import time
+
+    from .data import collate
+    from .models import NetC, NetD
+    from .train import Nets, ResumableBatches, SentenceCache, build_optimizers, losses_to_floats, train_step
+
+    if int(encoder.dim) != int(model.cond_dim):
+        raise ValueError(f"encoder gives {encoder.dim}-d sentences but model.cond_dim = {model.cond_dim}")
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    torch.manual_seed(seed)
+    netD, netC = NetD(model.ndf, model.imsize, model.ch_size), NetC(model.ndf, model.cond_dim)
+    torch.manual_seed(seed + 1)
+    netG = build_fusion_generator(kind, model.ngf, model.z_dim, model.cond_dim, model.imsize, model.ch_size)
+    nets = Nets(netG.to(device), netD.to(device), netC.to(device))
+    opts = build_optimizers(nets, lr_g, lr_d)
+    cache = SentenceCache(encoder)
+    batches = iter(ResumableBatches(dataset, batch_size, collate, seed=seed))
+    gen = torch.Generator(device=device).manual_seed(seed)
+    history: list[dict[str, float]] = []
+    t0 = time.time()
+    for step in tqdm(range(1, steps + 1), desc=f"train {kind}", disable=not progress, leave=False):
+        batch = next(batches)
+        losses = train_step(nets, opts, batch["image"].to(device), cache(batch).to(device), generator=gen)
+        history.append({"step": step, **losses_to_floats(losses)})
+    return FusionRun(kind, netG.eval(), history, time.time() - t0, count_parameters(netG))
+
+
+def plot_fusion_losses(runs: Sequence[FusionRun], keys: Sequence[str] = ("errD", "errG"), smooth: int = 10) -> Figure:
+    """Moving-average loss curves of several :class:`FusionRun`, one panel per loss."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.4 * len(keys), 2.5), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for run in runs:
+            y = np.array([h[key] for h in run.history], dtype=float)
+            w = max(1, min(smooth, len(y)))
+            ys = np.convolve(y, np.ones(w) / w, mode="valid")
+            ax.plot(np.arange(len(ys)) + w, ys, label=run.kind)
+        ax.set_xlabel("step")
+        ax.set_title(key, fontsize=9)
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_attribute_bars(results: Mapping[str, Mapping[str, float]], chance: Mapping[str, float] | None = None,
+                        ceiling: Mapping[str, float] | None = None) -> Figure:
+    """Grouped bars: attribute accuracy (``color``, ``shape``) per variant, with chance and ceiling lines."""
+    kinds = list(results)
+    attrs = ("color", "shape")
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        ax.bar(np.arange(len(attrs)) + i * width - 0.4 + width / 2, [results[kind][a] for a in attrs],
+               width=width, label=kind)
+    for j, a in enumerate(attrs):
+        if chance is not None:
+            ax.hlines(chance[a], j - 0.45, j + 0.45, colors="grey", linestyles=":", label="chance" if j == 0 else None)
+        if ceiling is not None:
+            ax.hlines(ceiling[a], j - 0.45, j + 0.45, colors=_COLORS["real"], linestyles="--",
+                      label="real images" if j == 0 else None)
+    ax.set_xticks(range(len(attrs)), attrs)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("attribute accuracy")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# Text features (notebook 07)
+# --------------------------------------------------------------------------------------------------
+
+
+def cosine_similarities(sent: Tensor) -> Tensor:
+    """``(B, B)`` cosine similarities between the rows of ``sent`` (sentence vectors)."""
+    x = F.normalize(sent.detach().double(), dim=1)
+    return (x @ x.T).float()
+
+
+def nearest_neighbours(sim: Tensor) -> list[int]:
+    """For each row of a square similarity matrix, the index of the most similar *other* row."""
+    if sim.dim() != 2 or sim.shape[0] != sim.shape[1] or sim.shape[0] < 2:
+        raise ValueError(f"nearest_neighbours needs a square (N, N) matrix with N >= 2, got {tuple(sim.shape)}")
+    masked = sim.clone().float()
+    masked.fill_diagonal_(float("-inf"))
+    return masked.argmax(dim=1).tolist()
+
+
+def plot_similarity_matrices(mats: Mapping[str, Tensor], labels: Sequence[str], max_chars: int = 28) -> Figure:
+    """Side-by-side heat maps of :func:`cosine_similarities` (one per encoder), values written in the cells."""
+    fig, axes = plt.subplots(1, len(mats), figsize=(2.2 + 2.6 * len(mats), 0.9 + 0.42 * len(labels)), squeeze=False)
+    short = [lab if len(lab) <= max_chars else lab[: max_chars - 3] + "..." for lab in labels]
+    for k, (ax, (name, m)) in enumerate(zip(axes[0], mats.items())):
+        m = m.cpu().numpy()
+        ax.imshow(m, cmap="viridis", vmin=-1 if m.min() < 0 else 0, vmax=1)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="black" if m[i, j] > 0.6 else "white")
+        ax.set_yticks(range(len(labels)), short if k == 0 else [""] * len(labels), fontsize=7)
+        ax.set_xticks(range(len(labels)), [str(i) for i in range(len(labels))], fontsize=7)
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_word_features(words: Tensor, tokens: Sequence[str], dims: int = 32, title: str = "") -> Figure:
+    """Heat map of one caption's word features ``words (D, T)``: first ``dims`` feature dimensions x tokens."""
+    w = words[:dims, : len(tokens)].detach().cpu().numpy()
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * len(tokens), 2.6))
+    lim = max(float(np.abs(w).max()), 1e-6)
+    ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(tokens)), tokens, rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel(f"feature (first {dims})")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_retrieval(images: Tensor, ranked: Sequence[Sequence[str]], truth: Sequence[str], size: float = 1.1) -> Figure:
+    """One row per image: the image, then its top captions (green when it is the image's own caption)."""
+    n = images.shape[0]
+    fig, axes = plt.subplots(n, 2, figsize=(6.5, size * n), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 5]})
+    imgs = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).numpy()
+    for i in range(n):
+        axes[i, 0].imshow(imgs[i], interpolation="nearest")
+        axes[i, 0].axis("off")
+        ax = axes[i, 1]
+        ax.axis("off")
+        for r, cap in enumerate(ranked[i]):
+            ax.text(0, 1 - (r + 0.5) / max(len(ranked[i]), 1), f"{r + 1}. {cap}", fontsize=7, va="center",
+                    color=_COLORS["real"] if cap == truth[i] else "black", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # Sampling helpers (notebooks 08, 09)
 # --------------------------------------------------------------------------------------------------
 
 
-def truncated_noise(n: int, nz: int, truncation: float = 0.88, seed: int = 0, bound: float = 2.0) -> Tensor:
-    """``(n, nz)`` noise: a standard normal resampled into ``[-bound, bound]`` and scaled by ``truncation``
-    (spec Sec. 6.1: ``truncnorm(-2, 2) * 0.88``). ``truncation = 0`` gives zeros. Deterministic in ``seed``."""
-    if truncation < 0:
-        raise ValueError(f"truncation must be >= 0, got {truncation}")
-    gen = torch.Generator().manual_seed(int(seed))
-    z = torch.randn(n, nz, generator=gen)
-    bad = z.abs() > bound
-    while bool(bad.any()):
-        z[bad] = torch.randn(int(bad.sum()), generator=gen)
-        bad = z.abs() > bound
-    return z * truncation
+def _flatten(d: Mapping, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping) and v and k != "options":
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_diff(a, b) -> dict[str, tuple]:
+    """Settings that differ between two configurations (dataclasses with ``to_dict`` or dicts), as
+    ``{dotted name: (value in a, value in b)}``."""
+    da = _flatten(a.to_dict() if hasattr(a, "to_dict") else a)
+    db = _flatten(b.to_dict() if hasattr(b, "to_dict") else b)
+    return {k: (da.get(k), db.get(k)) for k in sorted(set(da) | set(db)) if da.get(k) != db.get(k)}
+
+
+def images_to_array(images: Tensor, nrow: int, pad: int = 1) -> np.ndarray:
+    """``(N, C, H, W)`` in [-1, 1] -> one ``(rows*(H+pad)+pad, nrow*(W+pad)+pad, 3)`` array in [0, 1] (white gaps)."""
+    if images.dim() != 4 or nrow < 1:
+        raise ValueError(f"images_to_array needs (N, C, H, W) images and nrow >= 1, got {tuple(images.shape)}, {nrow}")
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    n, _, h, w = x.shape
+    rows = -(-n // nrow)
+    out = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad, 3), dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        out[top : top + h, left : left + w] = x[i].permute(1, 2, 0).numpy()
+    return out
+
+
+def plot_training_progress(history: Sequence[Mapping[str, float]], samples: Tensor, nrow: int,
+                           keys: Sequence[str] = ("errD", "errG"), title: str = "") -> Figure:
+    """Loss curves (left) next to the current fixed-noise sample grid (right, ``nrow`` images per row)."""
+    fig, (ax, ax_img) = plt.subplots(1, 2, figsize=(8.5, 3.2), gridspec_kw={"width_ratios": [1.1, 1]})
+    colours = {"errD": _COLORS["d"], "errG": _COLORS["g"]}
+    steps = [h["step"] for h in history]
+    for key in keys:
+        ax.plot(steps, [h[key] for h in history], label=key, color=colours.get(key), lw=1)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    ax.set_title("losses (means over logging intervals)", fontsize=9)
+    ax_img.imshow(images_to_array(samples, nrow), interpolation="nearest")
+    ax_img.axis("off")
+    ax_img.set_title(title or "fixed noise (columns) x captions (rows)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def find_run(env_var: str = "DFGAN_RUN", patterns: Sequence[str] = ("../runs/shapes-32-cpu-*", "runs/shapes-32-cpu-*",
+             "runs/nb08/shapes-32-cpu", "../notebooks/runs/nb08/shapes-32-cpu")) -> Path | None:
+    """A training run folder with a checkpoint, or ``None``: ``$DFGAN_RUN`` first, then the newest folder
+    matching each pattern in turn (``make train`` runs before notebook 08's run)."""
+    import glob
+
+    from .checkpoint import latest_checkpoint
+
+    env = os.environ.get(env_var, "").strip()
+    if env:
+        p = Path(env)
+        if not p.exists():
+            raise FileNotFoundError(f"${env_var}={env} does not exist: point it at a run folder or a checkpoint file")
+        return p
+    for pattern in patterns:
+        found = [Path(f) for f in glob.glob(pattern) if Path(f).is_dir() and latest_checkpoint(f) is not None]
+        if found:
+            return max(found, key=lambda f: f.stat().st_mtime)
+    return None
+
+
+def render_samples(netG: nn.Module, encoder: nn.Module, caption: str, seed: int = 0, truncation: float = 0.88,
+                   n: int = 8, size: float = 1.0) -> Figure:
+    """The sampling widget's pure function: ``n`` images for one caption from seeded truncated noise."""
+    from .sample import generate
+
+    caption = caption.strip()
+    if not caption:
+        raise ValueError("type a caption (it is empty)")
+    images = generate(netG, encoder, [caption], n=n, truncation=truncation, seed=int(seed))
+    fig = plot_caption_rows(images.view(1, n, *images.shape[1:]), [caption], size=size)
+    fig.suptitle(f"seed {seed}, truncation {truncation:.2f}", fontsize=8, y=1.02)
+    return fig
+
+
+def make_sampling_widget(netG: nn.Module, encoder: nn.Module, caption: str = "a red circle", seed: int = 0,
+                         truncation: float = 0.88, n: int = 8):
+    """A caption text box, a seed slider and a truncation slider around :func:`render_samples`
+    (a :class:`dflib.widgets.FigureApp`; renders once with the defaults when built)."""
+    import functools
+
+    import ipywidgets as W
+
+    from .widgets import FigureApp
+
+    style = {"description_width": "initial"}
+    controls = {
+        "caption": W.Text(value=caption, description="caption", continuous_update=False, style=style,
+                          layout=W.Layout(width="320px")),
+        "seed": W.IntSlider(value=seed, min=0, max=99, description="seed", continuous_update=False, style=style),
+        "truncation": W.FloatSlider(value=truncation, min=0.0, max=2.0, step=0.04, description="truncation",
+                                    continuous_update=False, style=style),
+    }
+    return FigureApp(controls, functools.partial(render_samples, netG, encoder, n=n), title="prompt -> images")
+
+
+def plot_interpolation(images: Tensor, steps: int, left: str, right: str, size: float = 0.9) -> Figure:
+    """Rows of an interpolation ``(rows * steps, C, H, W)`` from ``left`` (t = 0) to ``right`` (t = 1)."""
+    rows = images.shape[0] // steps
+    if rows * steps != images.shape[0]:
+        raise ValueError(f"{images.shape[0]} images do not split into rows of {steps}")
+    fig, ax = plt.subplots(figsize=(size * steps, size * rows + 0.5))
+    ax.imshow(images_to_array(images, steps), interpolation="nearest")
+    ax.set_xticks([(i + 0.5) * (images.shape[-1] + 1) for i in (0, steps - 1)], [left, right], fontsize=7)
+    ax.set_yticks([])
+    ax.set_title("linear path between the two sentence vectors (same noise along each row)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
 
 
 def plot_caption_rows(images: Tensor, captions: Sequence[str], size: float = 1.0, max_chars: int = 40) -> Figure:

@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -133,7 +134,7 @@ def test_fusion_generators_forward_and_kind(kind):
 def test_fusion_variant_parameter_counts():
     cond, ch = 24, 8
     assert count_parameters(explore.SingleAffineFusion(cond, ch)) * 2 == count_parameters(DFBlock(cond, ch))
-    assert count_parameters(explore.ConcatFusion(cond, ch)) == (ch + cond) * ch + ch
+    assert count_parameters(explore.ConcatFusion(cond, ch)) == (cond * ch + ch) + (2 * ch * ch + ch)
     with pytest.raises(ValueError, match="unknown fusion kind"):
         explore.build_fusion_generator("film")
 
@@ -149,18 +150,6 @@ def test_concat_fusion_depends_on_condition_and_single_affine_is_identity_at_ini
     assert isinstance(single.affine0, Affine)
 
 
-def test_truncated_noise_bounds_scale_and_determinism():
-    z = explore.truncated_noise(500, 16, truncation=0.5, seed=3)
-    assert z.shape == (500, 16) and z.abs().max() <= 2.0 * 0.5 + 1e-6
-    assert torch.equal(z, explore.truncated_noise(500, 16, truncation=0.5, seed=3))
-    assert not torch.equal(z, explore.truncated_noise(500, 16, truncation=0.5, seed=4))
-    assert torch.equal(explore.truncated_noise(4, 3, truncation=0.0), torch.zeros(4, 3))
-    a, b = explore.truncated_noise(8, 4, 1.0, seed=1), explore.truncated_noise(8, 4, 0.25, seed=1)
-    assert torch.allclose(a * 0.25, b)
-    with pytest.raises(ValueError):
-        explore.truncated_noise(2, 2, truncation=-1)
-
-
 def test_figures_build():
     figs = [
         explore.plot_channel_schedule(8, 64),
@@ -173,3 +162,155 @@ def test_figures_build():
         plt.close(f)
     with pytest.raises(ValueError, match="len\\(captions\\)"):
         explore.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["only one"])
+
+
+def test_randomize_affines_and_channel_curves_kinks():
+    torch.manual_seed(0)
+    single = explore.randomize_affines(explore.SingleAffineFusion(8, 4), seed=0)
+    dfb = explore.randomize_affines(DFBlock(8, 4), seed=0)
+    conds = torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    xs = torch.linspace(-3, 3, 601)
+    cs = explore.channel_response_curves(single, conds, xs, channels=4)
+    cd = explore.channel_response_curves(dfb, conds, xs, channels=4)
+    assert cs.shape == cd.shape == (3, 601)
+    # the curve is exactly leaky_relu(gamma * x + beta) for the chosen channel
+    g, b = single.affine0.gamma_beta(conds)
+    manual = torch.nn.functional.leaky_relu(g[:, :1] * xs + b[:, :1], 0.2)
+    assert torch.allclose(cs, manual, atol=1e-5)
+    assert max(explore.count_kinks(c, xs) for c in cs) <= 1
+    assert max(explore.count_kinks(c, xs) for c in cd) <= 2
+    assert not torch.allclose(cs[0], cs[1])  # the condition changes the transfer curve
+    with pytest.raises(ValueError, match="no Affine"):
+        explore.randomize_affines(explore.ConcatFusion(8, 4))
+
+
+def test_count_kinks_closed_form():
+    xs = torch.linspace(-2, 2, 401)
+    assert explore.count_kinks(3 * xs + 1, xs) == 0
+    assert explore.count_kinks(torch.relu(xs - 0.503), xs) == 1
+    assert explore.count_kinks(torch.relu(xs - 0.5) - torch.relu(xs + 1.0), xs) == 2
+
+
+def test_caption_effect_zero_for_fresh_affine_generators():
+    torch.manual_seed(0)
+    sents, noise = torch.randn(3, 16), torch.randn(4, 8)
+    for kind in ("dfblock", "affine"):
+        g = explore.build_fusion_generator(kind, ngf=8, nz=8, cond_dim=16, imsize=32)
+        eff = explore.caption_effect(g, sents, noise)
+        assert eff["caption"] == 0.0 and eff["noise"] > 0
+    cat = explore.build_fusion_generator("concat", ngf=8, nz=8, cond_dim=16, imsize=32)
+    assert explore.caption_effect(cat, sents, noise)["caption"] > 0
+    g = explore.randomize_affines(explore.build_fusion_generator("dfblock", ngf=8, nz=8, cond_dim=16, imsize=32))
+    assert explore.caption_effect(g, sents, noise)["caption"] > 0
+    with pytest.raises(ValueError):
+        explore.caption_effect(g, sents[:1], noise)
+
+
+def test_train_fusion_variant_tiny_run_is_deterministic():
+    from dflib.config import ModelConfig
+    from dflib.data import build_dataset
+    from dflib.train import BagOfWordsEncoder
+
+    ds = build_dataset("shapes", imsize=32, seed=0, max_objects=1, length=16)
+    enc = BagOfWordsEncoder(dim=16)
+    cfg = ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=16)
+    runs = [explore.train_fusion_variant("affine", ds, enc, cfg, steps=2, batch_size=4, progress=False) for _ in range(2)]
+    assert [h["step"] for h in runs[0].history] == [1, 2]
+    assert set(runs[0].history[0]) >= {"errD", "errG", "errD_magp"}
+    assert runs[0].history == runs[1].history
+    assert runs[0].params == count_parameters(runs[0].netG) and explore.fusion_kind(runs[0].netG) == "affine"
+    # after training the affine responses depend on the caption
+    cond = runs[0].netG.condition(torch.zeros(3, 8), enc.encode(["a red circle", "a blue star", "a big green box"]).sent)
+    gamma, _ = explore.affine_responses(runs[0].netG, cond)["GBlocks.0.fuse1.affine0"]
+    assert explore.response_spread(gamma) > 0
+    with pytest.raises(ValueError, match="cond_dim"):
+        explore.train_fusion_variant("affine", ds, BagOfWordsEncoder(dim=8), cfg, steps=1, progress=False)
+    fig = explore.plot_fusion_losses(runs, smooth=2)
+    fig2 = explore.plot_attribute_bars({"a": {"color": 0.5, "shape": 0.2}}, {"color": 0.125, "shape": 1 / 6},
+                                       {"color": 1.0, "shape": 1.0})
+    plt.close(fig)
+    plt.close(fig2)
+
+
+def test_cosine_similarities_and_nearest_neighbours():
+    sent = torch.tensor([[1.0, 0.0], [2.0, 0.1], [0.0, 3.0], [-1.0, 0.0]])
+    sim = explore.cosine_similarities(sent)
+    assert torch.allclose(sim.diagonal(), torch.ones(4)) and torch.allclose(sim, sim.T)
+    assert sim[0, 3].item() == pytest.approx(-1.0) and sim[0, 2].item() == pytest.approx(0.0, abs=1e-7)
+    assert explore.nearest_neighbours(sim) == [1, 0, 1, 2]
+    with pytest.raises(ValueError):
+        explore.nearest_neighbours(torch.ones(2, 3))
+    figs = [explore.plot_similarity_matrices({"a": sim, "b": sim}, ["w", "x", "y", "z"]),
+            explore.plot_word_features(torch.randn(256, 5), ["a", "red", "circle"]),
+            explore.plot_retrieval(torch.zeros(2, 3, 8, 8), [["x", "y"], ["y", "x"]], ["x", "x"])]
+    for f in figs:
+        assert f.axes
+        plt.close(f)
+
+
+def test_images_to_array_layout():
+    imgs = torch.stack([torch.full((3, 2, 2), v) for v in (-1.0, 1.0, 0.0)])
+    arr = explore.images_to_array(imgs, nrow=2, pad=1)
+    assert arr.shape == (2 * 3 + 1, 2 * 3 + 1, 3)
+    assert (arr[1:3, 1:3] == 0).all() and (arr[1:3, 4:6] == 1).all() and np.allclose(arr[4:6, 1:3], 0.5)
+    assert (arr[0] == 1).all() and (arr[4:6, 4:6] == 1).all()  # padding and the empty slot stay white
+    with pytest.raises(ValueError):
+        explore.images_to_array(torch.zeros(3, 2, 2), nrow=2)
+
+
+def test_find_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("DFGAN_RUN", raising=False)
+    assert explore.find_run(patterns=[str(tmp_path / "run-*")]) is None
+    old, new = tmp_path / "run-a", tmp_path / "run-b"
+    for d in (old, new):
+        d.mkdir()
+        (d / "state_step_00000010.pth").write_bytes(b"x")
+    (tmp_path / "run-c").mkdir()  # no checkpoint: ignored
+    import os as _os
+
+    _os.utime(old, (1, 1))
+    assert explore.find_run(patterns=[str(tmp_path / "run-*")]) == new
+    monkeypatch.setenv("DFGAN_RUN", str(old))
+    assert explore.find_run() == old
+    monkeypatch.setenv("DFGAN_RUN", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="DFGAN_RUN"):
+        explore.find_run()
+
+
+def test_render_samples_and_widget_and_progress_figures():
+    from dflib.train import BagOfWordsEncoder
+
+    torch.manual_seed(0)
+    g = explore.randomize_affines(NetG(ngf=4, nz=8, cond_dim=16, imsize=32))
+    enc = BagOfWordsEncoder(dim=16)
+    fig = explore.render_samples(g, enc, "a red circle", seed=1, truncation=0.5, n=3)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        explore.render_samples(g, enc, "   ")
+    app = explore.make_sampling_widget(g, enc, n=2)
+    assert app.renders == 1 and app.last_png.startswith(b"\x89PNG")
+    app.controls["seed"].value = 5
+    app.controls["caption"].value = "a blue star"
+    assert app.renders == 3
+    app.controls["caption"].value = ""  # error is shown in the app, not raised
+    assert app.renders == 3 and "empty" in app.status.value
+    hist = [{"step": s, "errD": 1.0 / s, "errG": 0.5} for s in (10, 20, 30)]
+    figs = [explore.plot_training_progress(hist, torch.zeros(6, 3, 8, 8), nrow=3),
+            explore.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")]
+    for f in figs:
+        plt.close(f)
+    with pytest.raises(ValueError, match="rows of 3"):
+        explore.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=3, left="a", right="b")
+
+
+def test_config_diff():
+    from dflib.config import apply_overrides, get_preset
+
+    a = get_preset("shapes-32-cpu")
+    b = apply_overrides(a, {"batch_size": 3, "model.ngf": 8, "data.options.length": 10})
+    diff = explore.config_diff(a, b)
+    assert diff["batch_size"] == (a.batch_size, 3) and diff["model.ngf"] == (16, 8)
+    assert diff["data.options"][1]["length"] == 10
+    assert explore.config_diff(a, a) == {}
+    assert explore.config_diff({"x": {"y": 1}}, {"x": {"y": 2}, "z": 0}) == {"x.y": (1, 2), "z": (None, 0)}
