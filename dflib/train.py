@@ -22,7 +22,6 @@ import argparse
 import copy
 import hashlib
 import json
-import math
 import os
 import sys
 import time
