@@ -19,6 +19,7 @@ __all__ = [
     "CheckpointMismatchError",
     "strip_module_prefix",
     "describe_state_dict",
+    "state_dict_mismatch",
     "load_state_dict_strict",
     "infer_model_config",
     "load_official_checkpoint",
@@ -54,15 +55,15 @@ def describe_state_dict(state: Mapping[str, Tensor]) -> str:
     if any(k.startswith("joint_conv.") for k in keys):
         return "a 2022 (CVPR) DF-GAN conditional head (NetC) state dict"
     if "encoder.weight" in keys and any(k.startswith("rnn.") for k in keys):
-        return "a DAMSM text encoder (text_encoder*.pth), not a DF-GAN network"
+        return "a DAMSM text encoder state dict (text_encoder*.pth)"
     if any(k.startswith(("Conv2d_1a_3x3", "emb_features", "emb_cnn_code")) for k in keys):
-        return "a DAMSM image encoder (image_encoder*.pth), not a DF-GAN network"
+        return "a DAMSM image encoder state dict (image_encoder*.pth)"
     return "an unrecognised state dict"
 
 
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name: str = "network") -> None:
-    """Strict ``load_state_dict`` with an error that names missing, unexpected and mis-shaped keys."""
-    state = strip_module_prefix(state)
+def state_dict_mismatch(module: nn.Module, state: Mapping[str, Tensor], what: str = "network", hint: str = "") -> str | None:
+    """``None`` if ``state`` fits ``module`` strictly, else a message naming the missing, unexpected and
+    mis-shaped keys, what the file looks like, and ``hint`` (what to check)."""
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -71,20 +72,31 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name:
         for k in own
         if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
     ]
-    if missing or unexpected or misshaped:
+    if not (missing or unexpected or misshaped):
+        return None
 
-        def _fmt(items: list[str]) -> str:
-            shown = ", ".join(items[:8])
-            return shown + (f", ... ({len(items)} in all)" if len(items) > 8 else "") if items else "none"
+    def _fmt(items: list[str]) -> str:
+        shown = ", ".join(items[:8])
+        return shown + (f", ... ({len(items)} in all)" if len(items) > 8 else "") if items else "none"
 
-        raise CheckpointMismatchError(
-            f"the {name} weights do not fit {type(module).__name__}: this looks like "
-            f"{describe_state_dict(state)}.\n"
-            f"  missing keys: {_fmt(missing)}\n"
-            f"  unexpected keys: {_fmt(unexpected)}\n"
-            f"  mis-shaped keys: {_fmt(misshaped)}\n"
-            "Check the image size, nf and cond_dim of the model you built (ModelConfig) against the file."
-        )
+    msg = (
+        f"the {what} weights do not fit {type(module).__name__}: this looks like {describe_state_dict(state)}.\n"
+        f"  missing keys: {_fmt(missing)}\n"
+        f"  unexpected keys: {_fmt(unexpected)}\n"
+        f"  mis-shaped keys: {_fmt(misshaped)}"
+    )
+    return msg + (f"\n{hint}" if hint else "")
+
+
+def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name: str = "network") -> None:
+    """Strict ``load_state_dict`` (``module.`` prefix removed) with an error from :func:`state_dict_mismatch`."""
+    state = strip_module_prefix(state)
+    msg = state_dict_mismatch(
+        module, state, name,
+        "Check the image size, nf and cond_dim of the model you built (ModelConfig) against the file.",
+    )
+    if msg:
+        raise CheckpointMismatchError(msg)
     module.load_state_dict(state, strict=True)
 
 

@@ -81,26 +81,6 @@ def write_state_dict_error(
     module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str = ""
 ) -> str | None:
     """Compare ``state`` with ``module.state_dict()``; a message naming the problems, or None if it fits."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    misshaped = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if not (missing or unexpected or misshaped):
-        return None
+    from ..checkpoint import state_dict_mismatch
 
-    def _fmt(items: list[str]) -> str:
-        if not items:
-            return "none"
-        return ", ".join(items[:8]) + (f", ... ({len(items)} in all)" if len(items) > 8 else "")
-
-    msg = (
-        f"the {what} weights do not fit {type(module).__name__}:\n"
-        f"  missing keys: {_fmt(missing)}\n"
-        f"  unexpected keys: {_fmt(unexpected)}\n"
-        f"  mis-shaped keys: {_fmt(misshaped)}"
-    )
-    return msg + (f"\n{hint}" if hint else "")
+    return state_dict_mismatch(module, state, what, hint)
