@@ -812,7 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
     ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy (shapes)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = all cores)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
 
@@ -832,8 +832,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or cfg.threads
+    if threads:
+        torch.set_num_threads(threads)
     resume = args.resume
     if resume is not None and Path(resume).is_dir() and latest_checkpoint(resume) is None:
         print(f"[dflib.train] no checkpoint in {resume}", file=sys.stderr)
