@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FastOptions", "cpu_has_native_bf16", "affine_layers", "batched_affine_params", "apply_fast_options", "autocast_context"]
+__all__ = ["FastOptions", "resolve_fast", "cpu_has_native_bf16", "affine_layers", "batched_affine_params", "apply_fast_options", "autocast_context"]
 
 
 @dataclass
@@ -51,6 +51,30 @@ class FastOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def resolve_fast(mode: str, device: str | torch.device) -> FastOptions:
+    """``TrainConfig.fast`` to options: ``off`` (reference), ``on`` (``for_device``), ``auto`` (``on`` on a
+    GPU, ``off`` on a CPU), or a comma list of option names, e.g. ``batched_affine,channels_last,bf16``."""
+    mode = mode.strip().lower()
+    if mode == "off":
+        return FastOptions()
+    if mode == "on":
+        return FastOptions.for_device(device)
+    if mode == "auto":
+        return FastOptions.for_device(device) if torch.device(device).type == "cuda" else FastOptions()
+    opts = FastOptions()
+    for name in filter(None, (n.strip() for n in mode.split(","))):
+        if name in ("bf16", "fp16"):
+            opts.autocast = name
+        elif name in ("batched_affine", "channels_last", "fused_adam"):
+            setattr(opts, name, True)
+        else:
+            raise ValueError(
+                f"fast={mode!r}: unknown option {name!r}; use off, on, auto or a comma list of "
+                "batched_affine, channels_last, bf16, fp16, fused_adam"
+            )
+    return opts
 
 
 def cpu_has_native_bf16() -> bool:

@@ -42,6 +42,7 @@ from .checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
+from .fast import apply_fast_options, resolve_fast
 from .config import TrainConfig, apply_overrides, build_models, config_from_dict, get_preset, TRAIN_PRESETS
 from .losses import hinge_fake, hinge_real, ma_gp, roll_mismatch
 from .text.base import TextEncoder, TextFeatures, check_captions, freeze
@@ -91,11 +92,22 @@ class Optimizers:
 
 
 def build_optimizers(
-    nets: Nets, lr_g: float = 1e-4, lr_d: float = 4e-4, betas: tuple[float, float] = (0.0, 0.9)
+    nets: Nets,
+    lr_g: float = 1e-4,
+    lr_d: float = 4e-4,
+    betas: tuple[float, float] = (0.0, 0.9),
+    fused: bool = False,
 ) -> Optimizers:
-    """Adam(0, 0.9) with lr 1e-4 for G and 4e-4 for D+C in one optimiser (spec Sec. 4.2; order matters)."""
-    opt_g = torch.optim.Adam(nets.netG.parameters(), lr=lr_g, betas=betas)
-    opt_d = torch.optim.Adam(list(nets.netD.parameters()) + list(nets.netC.parameters()), lr=lr_d, betas=betas)
+    """Adam(0, 0.9) with lr 1e-4 for G and 4e-4 for D+C in one optimiser (spec Sec. 4.2; order matters).
+
+    ``fused``: the fused CUDA kernel (or the foreach one on a CPU); same update rule (``dflib.fast``).
+    """
+    kw: dict[str, Any] = {}
+    if fused:
+        on_cuda = next(nets.netG.parameters()).is_cuda
+        kw = {"fused": True} if on_cuda else {"foreach": True}
+    opt_g = torch.optim.Adam(nets.netG.parameters(), lr=lr_g, betas=betas, **kw)
+    opt_d = torch.optim.Adam(list(nets.netD.parameters()) + list(nets.netC.parameters()), lr=lr_d, betas=betas, **kw)
     return Optimizers(opt_g, opt_d)
 
 
@@ -112,6 +124,7 @@ def train_step(
     k: float = 2.0,
     p: float = 6.0,
     generator: torch.Generator | None = None,
+    autocast: str = "off",
 ) -> dict[str, Tensor]:
     """One DF-GAN iteration (spec Sec. 4.1): a D+C step on hinge + MA-GP, then a G step with the new D.
 
@@ -119,30 +132,40 @@ def train_step(
     + k * mean ||[grad_x D(x, s); grad_s D(x, s)]||^p``; ``errG = -mean C(NetD(G(z, s)), s)``.
     ``noise`` defaults to plain N(0, 1) drawn with ``generator``. Returns detached 0-d tensors (no host
     synchronisation): ``errD, errD_real, errD_fake, errD_mis, errD_magp, errG`` (see ``losses_to_floats``).
+    ``autocast`` ("off", "bf16", "fp16"; ``dflib.fast``) runs the network forwards in lower precision; the
+    logits, losses and the MA-GP norm and power stay in fp32. "off" is the reference (official) step.
     """
+    amp = _autocast(autocast, images.device)
     netG, netD, netC = nets if not isinstance(nets, Nets) else (nets.netG, nets.netD, nets.netC)
     opt_g, opt_d = (opts.optimizer_G, opts.optimizer_D) if isinstance(opts, Optimizers) else opts
     # 2. leaf tensors with requires_grad for MA-GP (the image batch and the detached sentence vectors)
     images = images.detach().requires_grad_()
     sent = sent.detach().requires_grad_()
     # 3. real matched pairs and mismatched pairs (real features rolled by one, NetD forward reused)
-    real_features = netD(images)
-    pred_real = netC(real_features, sent)
+    with amp:
+        real_features = netD(images)
+        pred_real = _full(netC(real_features, sent))
+        pred_mis = _full(netC(roll_mismatch(real_features), sent))
     err_real = hinge_real(pred_real)
-    err_mis = hinge_fake(netC(roll_mismatch(real_features), sent))
+    err_mis = hinge_fake(pred_mis)
     # 4. fakes from plain normal noise (no truncation in training)
     if noise is None:
         noise = torch.randn(images.shape[0], _z_dim(netG), device=images.device, dtype=sent.dtype, generator=generator)
-    fake = netG(noise, sent)
-    err_fake = hinge_fake(netC(netD(fake.detach()), sent))
+    with amp:
+        fake = netG(noise, sent)
+        pred_fake = _full(netC(netD(fake.detach()), sent))
+    err_fake = hinge_fake(pred_fake)
     # 5. MA-GP on the real matched pairs, one backward for the whole D loss
-    err_magp = ma_gp(pred_real, images, sent, k=k, p=p)
+    with amp:
+        err_magp = ma_gp(pred_real, images, sent, k=k, p=p)
     err_d = err_real + (err_fake + err_mis) / 2.0 + err_magp
     opt_d.zero_grad(set_to_none=True)
     err_d.backward()
     opt_d.step()
     # 6. generator step against the just-updated discriminator
-    err_g = -netC(netD(fake), sent).mean()
+    with amp:
+        pred_g = _full(netC(netD(fake), sent))
+    err_g = -pred_g.mean()
     opt_g.zero_grad(set_to_none=True)
     err_g.backward()
     opt_g.step()
@@ -154,6 +177,17 @@ def train_step(
         "errD_magp": err_magp.detach(),
         "errG": err_g.detach(),
     }
+
+
+def _full(t: Tensor) -> Tensor:
+    """Logits back to fp32 after an autocast forward (fp32 and fp64 tensors are returned as they are)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
+def _autocast(mode: str, device: torch.device):
+    from .fast import FastOptions, autocast_context
+
+    return autocast_context(FastOptions(autocast=mode), device)
 
 
 def losses_to_floats(losses: Mapping[str, Tensor]) -> dict[str, float]:
@@ -497,6 +531,8 @@ class Trainer:
         if cfg.ema:
             self.ema_G = copy.deepcopy(netG).requires_grad_(False).to(self.device)
         netG, netD, netC = (n.to(self.device).train() for n in (netG, netD, netC))
+        self.fast = resolve_fast(cfg.fast, self.device)
+        apply_fast_options(self.fast, netG, netD, netC)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
@@ -504,7 +540,7 @@ class Trainer:
             kw = dict(broadcast_buffers=False, find_unused_parameters=True, device_ids=ids, output_device=ids[0] if ids else None)
             netG, netD, netC = DDP(netG, **kw), DDP(netD, **kw), DDP(netC, **kw)
         self.nets = Nets(netG, netD, netC)
-        self.opts = build_optimizers(self.nets, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2))
+        self.opts = build_optimizers(self.nets, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), fused=self.fast.fused_adam)
 
         # text encoder (frozen) and optional caption -> sentence cache
         self.encoder = encoder if encoder is not None else build_encoder(cfg, self.vocab, self.device)
@@ -601,9 +637,12 @@ class Trainer:
     def one_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Run ``train_step`` on a collated batch (plus EMA), track non-finite losses without syncing."""
         images = batch["image"].to(self.device, non_blocking=True)
+        if self.fast.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         sent = self.sentences(batch)
         losses = train_step(
-            self.nets, self.opts, images, sent, k=self.cfg.magp_k, p=self.cfg.magp_p, generator=self.noise_gen
+            self.nets, self.opts, images, sent, k=self.cfg.magp_k, p=self.cfg.magp_p, generator=self.noise_gen,
+            autocast=self.fast.autocast,
         )
         self.step += 1
         if self.ema_G is not None:
@@ -789,6 +828,7 @@ _FLAT = {
     "seed": int,
     "device": str,
     "out_dir": str,
+    "fast": str,
 }
 
 
