@@ -38,12 +38,6 @@ class ModelConfig:
         return asdict(self)
 
 
-MODEL_PRESETS: dict[str, ModelConfig] = {
-    "birds-256": ModelConfig(),
-    "coco-256": ModelConfig(),
-    "emoji-64": ModelConfig(imsize=64, ngf=32, ndf=32, cond_dim=256),
-    "shapes-32-cpu": ModelConfig(imsize=32, ngf=16, ndf=16, z_dim=32, cond_dim=256),
-}
 
 
 def build_models(cfg: ModelConfig):
@@ -264,3 +258,7 @@ def config_from_dict(d: dict) -> TrainConfig:
     data = DataConfig(**d.pop("data", {}))
     known = {f.name for f in fields(TrainConfig)}
     return TrainConfig(model=model, data=data, **{k: v for k, v in d.items() if k in known})
+
+
+# The network sizes of each training preset (one source of truth: TRAIN_PRESETS).
+MODEL_PRESETS: dict[str, ModelConfig] = {name: copy.deepcopy(cfg.model) for name, cfg in TRAIN_PRESETS.items()}
