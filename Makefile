@@ -12,6 +12,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(wildcard notebooks/[0-8][0-9]_*.ipynb)
 JOBS   ?= 2
+# OpenMP threads that spin while waiting make a loaded 2-core machine 10-50x slower: let them sleep
+export OMP_WAIT_POLICY ?= PASSIVE
 # pytest exit code 5 means "nothing collected": not a failure for an optional group
 PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 

@@ -48,7 +48,8 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator
 
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
     if threads is None:
-        threads = min(2, os.cpu_count() or 1) if is_fast() else (os.cpu_count() or 1)
+        # fast mode runs in CI beside another notebook (pytest -n 2): one thread each avoids oversubscription
+        threads = 1 if is_fast() else (os.cpu_count() or 1)
     torch.set_num_threads(max(1, threads))
     try:
         import matplotlib
