@@ -23,6 +23,7 @@ __all__ = [
     "load_state_dict_strict",
     "infer_model_config",
     "load_official_checkpoint",
+    "nets_from_official",
 ]
 
 
@@ -147,10 +148,18 @@ def load_official_checkpoint(
             )
         top = list(ckpt)[:6] if isinstance(ckpt, Mapping) else type(ckpt).__name__
         raise CheckpointMismatchError(f"{path} is not an official DF-GAN checkpoint (top-level keys: {top})")
+    return nets_from_official(ckpt, path, map_location, config)
+
+
+def nets_from_official(
+    ckpt: Mapping, source: str | Path = "checkpoint", map_location: str | torch.device = "cpu",
+    config: ModelConfig | None = None,
+) -> dict:
+    """Build and strictly load NetG/NetD/NetC from an already-read official-layout checkpoint dict."""
     model = ckpt["model"]
     missing = [n for n in ("netG", "netD", "netC") if n not in model]
     if missing:
-        raise CheckpointMismatchError(f"{path}: checkpoint['model'] lacks {missing} (has {list(model)})")
+        raise CheckpointMismatchError(f"{source}: checkpoint['model'] lacks {missing} (has {list(model)})")
     cfg = config or infer_model_config(model["netG"], model["netD"])
     netG, netD, netC = build_models(cfg)
     for name, net in (("netG", netG), ("netD", netD), ("netC", netC)):

@@ -161,38 +161,23 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
     ``state_epoch_*.pth``. Returns ``(netG in eval mode, info)``; ``info`` has 'kind' ('dflib' or
     'official'), 'config' (TrainConfig dict or None), 'model' (ModelConfig), 'vocab' (wordtoix or None).
     """
-    from .checkpoint import (
-        latest_checkpoint,
-        load_official_checkpoint,
-        load_state_dict_strict,
-        load_training_checkpoint,
-    )
+    from .checkpoint import load_state_dict_strict, load_training_checkpoint, nets_from_official
     from .config import ModelConfig, build_models, config_from_dict
 
-    path = Path(path)
-    if path.is_dir():
-        found = latest_checkpoint(path)
-        if found is None:
-            raise FileNotFoundError(f"no state_step_*.pth checkpoint in {path}")
-        path = found
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(ckpt, Mapping) and ckpt.get("format", "").startswith("dflib-train") and ckpt.get("config"):
-        ckpt = load_training_checkpoint(path)
+    ckpt = load_training_checkpoint(path)  # a file or a run folder; official files have the same layout
+    if str(ckpt.get("format", "")).startswith("dflib-train") and ckpt.get("config"):
         cfg = config_from_dict(ckpt["config"])
         netG = build_models(cfg.model)[0]
         state = ckpt["ema_G"] if (ema and ckpt.get("ema_G") is not None) else ckpt["model"]["netG"]
         load_state_dict_strict(netG, state, name="netG")
         info = {"kind": "dflib", "config": ckpt["config"], "model": cfg.model, "vocab": ckpt.get("vocab"),
-                "step": ckpt.get("step"), "path": str(path)}
+                "step": ckpt.get("step"), "path": ckpt["path"]}
     else:
-        del ckpt
-        loaded = load_official_checkpoint(path)
+        loaded = nets_from_official(ckpt, ckpt["path"])
         netG = loaded["netG"]
         model: ModelConfig = loaded["config"]
         info = {"kind": "official", "config": None, "model": model, "vocab": None, "epoch": loaded["epoch"],
-                "path": str(path)}
+                "path": ckpt["path"]}
     return netG.to(device).eval(), info
 
 
