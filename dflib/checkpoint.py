@@ -7,9 +7,14 @@ the ``module.`` prefix of a DistributedDataParallel wrapper. Files are always re
 
 from __future__ import annotations
 
+import os
+import random
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -178,13 +183,6 @@ def nets_from_official(
 # --------------------------------------------------------------------------------------------------
 # Training checkpoints: atomic save, keep the last k, exact resume (spec Sec. 4.5 + this project)
 # --------------------------------------------------------------------------------------------------
-
-import os  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-from typing import Any  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 __all__ += [
     "atomic_torch_save",
