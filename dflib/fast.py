@@ -53,10 +53,12 @@ class FastOptions:
         return asdict(self)
 
 
-def resolve_fast(mode: str, device: str | torch.device) -> FastOptions:
+def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
     """``TrainConfig.fast`` to options: ``off`` (reference), ``on`` (``for_device``), ``auto`` (``on`` on a
     GPU, ``off`` on a CPU), or a comma list of option names, e.g. ``batched_affine,channels_last,bf16``."""
-    mode = mode.strip().lower()
+    if isinstance(mode, bool):  # YAML reads `--set fast=on` as True
+        mode = "on" if mode else "off"
+    mode = str(mode).strip().lower()
     if mode == "off":
         return FastOptions()
     if mode == "on":

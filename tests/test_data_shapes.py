@@ -166,3 +166,20 @@ def test_build_dataset_rejects_bad_requests():
         build_dataset("cub")
     with pytest.raises(ValueError, match="split"):
         build_dataset("shapes", split="val")
+
+
+def test_object_scale_enlarges_objects_and_keeps_attributes():
+    from dflib.data.shapes import ShapesDataset
+
+    small = ShapesDataset(imsize=32, seed=3, max_objects=1, length=40)
+    big = ShapesDataset(imsize=32, seed=3, max_objects=1, length=40, object_scale=1.5)
+    grew = 0
+    for i in range(40):
+        a, b = small[i], big[i]
+        assert a["attrs"] == b["attrs"] and a["caption"] == b["caption"]
+        bg = a["image"][:, 0, 0] if a["attrs"]["position"] != 0 else a["image"][:, -1, -1]
+        area = lambda im: ((im - bg[:, None, None]).abs().sum(0) > 0.1).sum().item()  # noqa: E731
+        grew += area(b["image"]) > area(a["image"])
+    assert grew >= 36  # a few corner objects are clipped by the border
+    with pytest.raises(ValueError, match="object_scale"):
+        ShapesDataset(imsize=32, object_scale=3.0)

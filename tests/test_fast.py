@@ -79,6 +79,7 @@ def test_resolve_fast_modes():
     from dflib.fast import resolve_fast
 
     assert resolve_fast("off", "cpu") == FastOptions() and resolve_fast("auto", "cpu") == FastOptions()
+    assert resolve_fast(True, "cpu") == FastOptions.for_device("cpu") and resolve_fast(False, "cuda") == FastOptions()
     assert resolve_fast("auto", "cuda") == FastOptions.for_device("cuda")
     assert resolve_fast("batched_affine, bf16", "cpu") == FastOptions(batched_affine=True, autocast="bf16")
     with pytest.raises(ValueError, match="unknown option 'turbo'"):

@@ -186,28 +186,31 @@ def shape_alpha(shape: str, radius: float, supersample: int = 4) -> np.ndarray:
 _COLOR_TABLE = np.array([COLOR_RGB[c] for c in COLOR_NAMES], dtype=np.float32) / 127.5 - 1.0
 
 
-def _object_centre(position: int, size: int, imsize: int, dx: int, dy: int) -> tuple[int, int, float]:
+def _object_centre(
+    position: int, size: int, imsize: int, dx: int, dy: int, scale: float = 1.0
+) -> tuple[int, int, float]:
     row, col = divmod(position, 3)
-    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize
+    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
     cx = int((col + 0.5) * imsize / 3) + dx
     cy = int((row + 0.5) * imsize / 3) + dy
     return cx, cy, radius
 
 
-def _max_jitter(size: int, imsize: int) -> int:
-    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize
+def _max_jitter(size: int, imsize: int, scale: float = 1.0) -> int:
+    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
     return max(0, int(imsize / 6 - radius - 1))
 
 
-def render_scene(scene: Scene, imsize: int, supersample: int = 4) -> np.ndarray:
-    """Float32 (3, imsize, imsize) image in [-1,1] of ``scene`` (numpy masks, no PIL)."""
+def render_scene(scene: Scene, imsize: int, supersample: int = 4, scale: float = 1.0) -> np.ndarray:
+    """Float32 (3, imsize, imsize) image in [-1,1] of ``scene`` (numpy masks, no PIL); ``scale``
+    multiplies every object's radius (objects near the border are then clipped)."""
     img = np.empty((3, imsize, imsize), dtype=np.float32)
     img[:] = _COLOR_TABLE[scene.background][:, None, None]
     objs = [(scene.shape, scene.color, scene.size, scene.position, scene.jitter[0], scene.jitter[1])]
     if scene.n_objects > 1:
         objs.append((scene.shape2, scene.color2, scene.size2, scene.position2, scene.jitter[2], scene.jitter[3]))
     for shape, color, size, position, dx, dy in objs:
-        cx, cy, radius = _object_centre(position, size, imsize, dx, dy)
+        cx, cy, radius = _object_centre(position, size, imsize, dx, dy, scale)
         alpha = shape_alpha(SHAPE_NAMES[shape], radius, supersample)
         half = alpha.shape[0] // 2
         y0, x0 = cy - half, cx - half
@@ -361,6 +364,7 @@ class ShapesDataset(ItemRNG, Dataset):
         captions_per_image: int = 10,
         length: int | None = None,
         supersample: int = 4,
+        object_scale: float = 1.0,
     ):
         if split not in _SPLIT_ID:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -375,6 +379,9 @@ class ShapesDataset(ItemRNG, Dataset):
         self.max_objects, self.captions_per_image = max_objects, captions_per_image
         self.length = length if length is not None else (20_000 if split == "train" else 2_000)
         self.supersample = supersample
+        if not 0.5 <= object_scale <= 2.0:
+            raise ValueError(f"shapes: object_scale must be in 0.5..2.0, got {object_scale}")
+        self.object_scale = float(object_scale)  # bigger objects are easier to learn at 32 px
         self.vocab = shapes_vocab()
 
     def __len__(self) -> int:
@@ -393,14 +400,14 @@ class ShapesDataset(ItemRNG, Dataset):
         shape, color, size = r.randrange(len(SHAPE_NAMES)), r.randrange(ncol), r.randrange(2)
         background = r.choice([c for c in range(ncol) if c != color])
         position = r.randrange(9)
-        j1 = _max_jitter(size, self.imsize)
+        j1 = _max_jitter(size, self.imsize, self.object_scale)
         jitter = [r.randint(-j1, j1), r.randint(-j1, j1), 0, 0]
         if n == 1:
             return Scene(shape, color, size, position, background, 1, jitter=tuple(jitter))
         shape2, size2 = r.randrange(len(SHAPE_NAMES)), r.randrange(2)
         color2 = r.choice([c for c in range(ncol) if c != background])
         position2 = r.choice([p for p in range(9) if p != position])
-        j2 = _max_jitter(size2, self.imsize)
+        j2 = _max_jitter(size2, self.imsize, self.object_scale)
         jitter[2:] = [r.randint(-j2, j2), r.randint(-j2, j2)]
         return Scene(shape, color, size, position, background, 2, shape2, color2, size2, position2, tuple(jitter))
 
@@ -417,7 +424,7 @@ class ShapesDataset(ItemRNG, Dataset):
 
     def image(self, i: int) -> torch.Tensor:
         """Float32 (3,H,W) image of item ``i`` in [-1,1]."""
-        return torch.from_numpy(render_scene(self.scene(i), self.imsize, self.supersample))
+        return torch.from_numpy(render_scene(self.scene(i), self.imsize, self.supersample, self.object_scale))
 
     def __getitem__(self, i: int) -> dict:
         i = self._check(int(i))
@@ -427,7 +434,7 @@ class ShapesDataset(ItemRNG, Dataset):
         caption = make_caption(scene, random.Random(_item_seed(self.seed, self.split, i, k + 1)))
         tokens, length = pad_tokens(self.vocab.encode(caption), self.words_num, rng)
         return {
-            "image": torch.from_numpy(render_scene(scene, self.imsize, self.supersample)),
+            "image": torch.from_numpy(render_scene(scene, self.imsize, self.supersample, self.object_scale)),
             "tokens": torch.from_numpy(tokens),
             "length": length,
             "caption": caption,
