@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .images import IMAGE_EXTENSIONS, ItemRNG, load_rgb, official_transform
+from .images import IMAGE_EXTENSIONS, ItemRNG, load_first_readable, load_rgb, official_transform
 from .vocab import Vocab, pad_tokens, tokenize
 
 __all__ = ["FolderDataset", "hash_split", "read_captions"]
@@ -199,17 +199,7 @@ class FolderDataset(ItemRNG, Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         rng = self._rng()
-        for attempt in range(len(self)):
-            j = (i + attempt) % len(self)
-            try:
-                img = load_rgb(self.paths[j])
-                break
-            except OSError as exc:
-                if not self.skip_bad:
-                    raise
-                warnings.warn(f"skip_bad: {exc}; using the next item", stacklevel=2)
-        else:  # pragma: no cover
-            raise OSError(f"no readable image in {self.root}")
+        j, img = load_first_readable(lambda j: load_rgb(self.paths[j]), i, len(self), self.skip_bad, self.root)
         k = int(rng.integers(len(self._ids[j])))
         tokens, length = pad_tokens(self._ids[j][k], self.words_num, rng)
         return {

@@ -3,13 +3,15 @@ plus the per-process random generator shared by the datasets."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["load_rgb", "pil_to_tensor", "official_transform", "ItemRNG", "IMAGE_EXTENSIONS"]
+__all__ = ["load_rgb", "load_first_readable", "pil_to_tensor", "official_transform", "ItemRNG", "IMAGE_EXTENSIONS"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
 
@@ -24,6 +26,22 @@ def load_rgb(path: str | Path) -> Image.Image:
             return im.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise OSError(f"cannot read image {path}: {exc} (corrupt or not an image; use skip_bad=True to skip)") from exc
+
+
+def load_first_readable(
+    load: Callable[[int], Image.Image], i: int, n: int, skip_bad: bool, where: str | Path
+) -> tuple[int, Image.Image]:
+    """``(j, load(j))`` for ``j = i``; with ``skip_bad`` an unreadable image is skipped with a warning and
+    the next item (cyclically) is used instead, otherwise its error (naming the file) is raised."""
+    for attempt in range(n):
+        j = (i + attempt) % n
+        try:
+            return j, load(j)
+        except OSError as exc:
+            if not skip_bad:
+                raise
+            warnings.warn(f"skip_bad: {exc}; using the next item", stacklevel=3)
+    raise OSError(f"no readable image in {where}")
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from .images import ItemRNG, load_rgb, official_transform
+from .images import load_first_readable, ItemRNG, load_rgb, official_transform
 from .vocab import END_TOKEN, load_damsm_pickle, pad_tokens, safe_load_pickle, tokenize
 
 __all__ = [
@@ -240,17 +240,7 @@ class OfficialDataset(ItemRNG, Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         rng = self._rng()
-        for attempt in range(len(self)):
-            j = (i + attempt) % len(self)
-            try:
-                img = self.load_image(j)
-                break
-            except OSError as exc:
-                if not self.skip_bad:
-                    raise
-                warnings.warn(f"skip_bad: {exc}; using the next item", stacklevel=2)
-        else:  # pragma: no cover - every image unreadable
-            raise OSError(f"no readable image in {self.root}")
+        j, img = load_first_readable(self.load_image, i, len(self), self.skip_bad, self.root)
         caps = self._caps[j]
         k = int(rng.integers(len(caps)))
         order = [k, *[(k + d) % len(caps) for d in range(1, len(caps))]]
