@@ -393,3 +393,13 @@ def test_r_precision_aligned_vs_random():
     assert M.r_precision(im, se, k=2, pool=3) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="pool"):
         M.r_precision(im, se, pool=4)
+
+
+def test_stale_classifier_cache_names_the_file_and_the_fix(classifier, tmp_path):
+    _, path = classifier
+    blob = torch.load(path, weights_only=True)
+    blob["state_dict"] = {k + "_old": v for k, v in blob["state_dict"].items()}
+    stale = tmp_path / "stale.pt"
+    torch.save(blob, stale)
+    with pytest.raises(ValueError, match="Delete .*stale.pt to retrain"):
+        M.train_attribute_classifier({"imsize": 32}, steps=1, path=stale, progress=False)

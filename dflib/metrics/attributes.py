@@ -185,7 +185,15 @@ def _load_cached(path: Path, device: torch.device) -> AttributeClassifier | None
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
         raise ValueError(f"{path} is not an attribute-classifier file (delete it to retrain)")
-    clf = AttributeClassifier(**blob["config"])
+    try:
+        clf = AttributeClassifier(**blob["config"])
+    except TypeError as exc:
+        raise ValueError(f"{path} was written by another dflib version ({exc}); delete it to retrain") from exc
+    from ..checkpoint import state_dict_mismatch
+
+    msg = state_dict_mismatch(clf, blob["state_dict"], "attribute classifier", f"Delete {path} to retrain it.")
+    if msg:
+        raise ValueError(msg)
     clf.load_state_dict(blob["state_dict"])
     return clf.to(device).eval()
 
