@@ -45,10 +45,6 @@ class FastOptions:
             return cls(batched_affine=True, channels_last=True, autocast="bf16", fused_adam=True)
         return cls(channels_last=True, autocast="bf16" if cpu_has_native_bf16() else "off")
 
-    @property
-    def any(self) -> bool:
-        return self.batched_affine or self.channels_last or self.autocast != "off" or self.fused_adam
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -134,9 +130,9 @@ def apply_fast_options(opts: FastOptions, *nets: nn.Module) -> None:
             inner.to(memory_format=torch.channels_last)
 
 
-def autocast_context(opts: FastOptions, device: str | torch.device):
-    """``torch.autocast`` for the chosen dtype, or a no-op context when autocast is off."""
-    if opts.autocast == "off":
+def autocast_context(mode: str, device: str | torch.device):
+    """``torch.autocast`` for ``mode`` ("bf16" / "fp16"), or a no-op context for "off"."""
+    if mode == "off":
         return contextlib.nullcontext()
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[opts.autocast]
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)

@@ -42,7 +42,7 @@ from .checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from .fast import apply_fast_options, resolve_fast
+from .fast import apply_fast_options, autocast_context, resolve_fast
 from .config import TrainConfig, apply_overrides, build_models, config_from_dict, get_preset, TRAIN_PRESETS
 from .losses import hinge_fake, hinge_real, ma_gp, roll_mismatch
 from .text.base import TextEncoder, TextFeatures, check_captions, freeze
@@ -135,7 +135,7 @@ def train_step(
     ``autocast`` ("off", "bf16", "fp16"; ``dflib.fast``) runs the network forwards in lower precision; the
     logits, losses and the MA-GP norm and power stay in fp32. "off" is the reference (official) step.
     """
-    amp = _autocast(autocast, images.device)
+    amp = autocast_context(autocast, images.device)
     netG, netD, netC = nets if not isinstance(nets, Nets) else (nets.netG, nets.netD, nets.netC)
     opt_g, opt_d = (opts.optimizer_G, opts.optimizer_D) if isinstance(opts, Optimizers) else opts
     # 2. leaf tensors with requires_grad for MA-GP (the image batch and the detached sentence vectors)
@@ -182,12 +182,6 @@ def train_step(
 def _full(t: Tensor) -> Tensor:
     """Logits back to fp32 after an autocast forward (fp32 and fp64 tensors are returned as they are)."""
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-def _autocast(mode: str, device: torch.device):
-    from .fast import FastOptions, autocast_context
-
-    return autocast_context(FastOptions(autocast=mode), device)
 
 
 def losses_to_floats(losses: Mapping[str, Tensor]) -> dict[str, float]:

@@ -50,7 +50,8 @@ def test_batched_forward_and_gradients_equal_reference(imsize):
 
 
 def test_options_default_off_and_device_defaults():
-    assert not FastOptions().any
+    off = FastOptions()
+    assert not (off.batched_affine or off.channels_last or off.fused_adam) and off.autocast == "off"
     assert FastOptions.for_device("cuda").autocast == "bf16"
     assert FastOptions.for_device("cpu").channels_last
 
