@@ -43,6 +43,16 @@ def wait_http(url: str, timeout: float = 90.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def strip_outputs(path: Path) -> None:
+    """Clear the outputs and execution counts that the committed notebooks carry, so that a cell counts as
+    run only once this session ran it (and no untrusted committed output shows a widget's text fallback)."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    path.write_text(json.dumps(nb, indent=1))
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -81,10 +91,15 @@ def lab(tmp_path_factory):
     work = tmp_path_factory.mktemp("lab")
     nb_dir = work / "notebooks"
     shutil.copytree(ROOT / "notebooks", nb_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for path in nb_dir.glob("*.ipynb"):
+        strip_outputs(path)
     settings = work / "settings"
     for rel, content in {
         "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
         "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+        # Every cell in the DOM from the start: with windowed rendering a widget further down the page
+        # renders only when scrolled to, and the live-control check would race it.
+        "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     }.items():
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(content))
@@ -95,7 +110,8 @@ def lab(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
          "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=", "--expose-app-in-browser",
-         "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={nb_dir}"],
+         "--LabApp.extension_manager=readonly", f"--ServerApp.root_dir={nb_dir}",
+         f"--LabApp.workspaces_dir={work / 'workspaces'}"],  # no tabs restored from a user's own sessions
         cwd=nb_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -17,6 +17,7 @@ WIDGET_NOTEBOOKS = {"01_gan_basics.ipynb", "09_sampling_and_evaluation.ipynb"}
 _STATE_JS = """
 const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
 if (!w || !w.content || !w.content.model || !w.sessionContext.session) return null;
+if (!w.context || w.context.path !== arguments[0]) return null;  // another (restored) tab is in front
 const cells = w.content.model.cells; let n = 0, done = 0; const errors = [];
 for (let i = 0; i < cells.length; i++) {
   const c = cells.get(i); if (c.type !== 'code') continue; n++;
@@ -25,6 +26,17 @@ for (let i = 0; i < cells.length; i++) {
 }
 const k = w.sessionContext.session.kernel;
 return {n: n, done: done, errors: errors, status: k ? k.status : 'none'};
+"""
+
+
+_WIDGET_OUTPUTS_JS = """
+const w = window.jupyterapp.shell.currentWidget; const out = [];
+w.content.widgets.forEach((cell, i) => {
+  if (cell.model.type !== 'code') return;
+  const has = cell.model.outputs.toJSON().some(o => o.data && o.data['application/vnd.jupyter.widget-view+json']);
+  if (has) out.push(`cell ${i}: ` + (cell.outputArea ? cell.outputArea.node.innerText.slice(0, 120) : '<no output area>'));
+});
+return out;
 """
 
 
@@ -39,8 +51,8 @@ def _wait(pred, timeout, what):
 
 
 def _open_notebook(driver, lab, name):
-    driver.get(f"{lab}/lab/tree/{name}")
-    state = lambda: driver.execute_script(_STATE_JS)  # noqa: E731
+    driver.get(f"{lab}/lab/tree/{name}?reset")  # ?reset: open only this notebook, restore no other tab
+    state = lambda: driver.execute_script(_STATE_JS, name)  # noqa: E731
     _wait(lambda: (s := state()) and s["status"] == "idle", 120, f"{name} to open with an idle kernel")
     return state
 
@@ -97,6 +109,7 @@ def test_notebook_runs_in_jupyterlab(browser, lab, artifacts, name):
     driver = browser
     state = _open_notebook(driver, lab, name)
     _run_all_from_menu(driver)
+    assert state()["done"] == 0, f"{name}: cells show execution counts before running (outputs not stripped)"
     _wait(lambda: (s := state()) and (s["status"] != "idle" or s["done"] > 0), 60, "the kernel to start running")
 
     def finished():
@@ -117,11 +130,17 @@ def test_notebook_runs_in_jupyterlab(browser, lab, artifacts, name):
     text = driver.execute_script("return document.querySelector('.jp-Notebook').innerText;")
     assert "Error displaying widget" not in text, f"{name}: a widget failed to render (see {stem}.png)"
     if name in WIDGET_NOTEBOOKS:
-        live = driver.execute_script(
+        count_live = lambda: driver.execute_script(  # noqa: E731
             "return document.querySelectorAll('.jp-OutputArea-output .jupyter-widgets.widget-slider, "
             ".jp-OutputArea-output .widget-text, .jp-OutputArea-output .widget-hslider').length;"
         )
-        assert live >= 1, f"{name}: ipywidgets did not render as live controls (text fallback?)"
+        try:  # the widget manager renders views asynchronously after the kernel goes idle
+            _wait(count_live, 60, f"the ipywidgets of {name} to render as live controls")
+        except TimeoutError:
+            driver.save_screenshot(str(artifacts / f"{stem}_no_widgets.png"))
+            seen = driver.execute_script(_WIDGET_OUTPUTS_JS)
+            raise AssertionError(f"{name}: ipywidgets did not render as live controls within 60 s; widget "
+                                 f"outputs and what they show: {seen} (see {stem}_no_widgets.png)") from None
         before = _widget_signature(driver)
         which = _poke_a_widget(driver)
         _wait(lambda: _widget_signature(driver) != before and state()["status"] == "idle", 180,
