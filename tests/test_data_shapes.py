@@ -183,3 +183,58 @@ def test_object_scale_enlarges_objects_and_keeps_attributes():
     assert grew >= 36  # a few corner objects are clipped by the border
     with pytest.raises(ValueError, match="object_scale"):
         ShapesDataset(imsize=32, object_scale=3.0)
+
+
+def test_center_layout_and_gray_background():
+    import numpy as np
+
+    from dflib.data.shapes import BACKGROUND_NAMES, COLOR_NAMES, ShapesDataset, parse_caption
+
+    ds = ShapesDataset(imsize=32, seed=1, max_objects=1, length=60, layout="center", background="gray",
+                       object_scale=2.0, captions_per_image=4)
+    gray = 128 / 127.5 - 1.0
+    for i in range(60):
+        item = ds[i]
+        img, attrs = item["image"], item["attrs"]
+        assert attrs["position"] == 4 and attrs["background"] == BACKGROUND_NAMES.index("gray") == len(COLOR_NAMES)
+        assert torch.allclose(img[:, 0, 0], torch.full((3,), gray), atol=1e-6)  # corners are plain gray
+        mask = (img - gray).abs().sum(0) > 0.05
+        rows, cols = np.nonzero(mask.numpy())
+        assert abs(rows.mean() - 15.5) <= 6.5 and abs(cols.mean() - 15.5) <= 6.5  # jitter <= 4 px + shape asymmetry
+        for k in range(4):
+            parsed = parse_caption(ds.caption(i, k))
+            assert parsed["shape"] == attrs["shape"] and parsed["color"] == attrs["color"]
+            assert parsed.get("background", attrs["background"]) == attrs["background"]
+    assert "gray" in ds.vocab.wordtoix and "grey" in ds.vocab.wordtoix
+    # the default layout's items are unchanged by the new options
+    a, b = ShapesDataset(imsize=32, seed=1, length=5), ShapesDataset(imsize=32, seed=1, length=5, layout="grid")
+    assert all(torch.equal(a[i]["image"], b[i]["image"]) and a.caption(i, 0) == b.caption(i, 0) for i in range(5))
+    with pytest.raises(ValueError, match="layout"):
+        ShapesDataset(layout="diagonal")
+    with pytest.raises(ValueError, match="max_objects=1"):
+        ShapesDataset(layout="center", max_objects=2)
+    with pytest.raises(ValueError, match="background"):
+        ShapesDataset(background="pink")
+
+
+def test_fixed_object_colour_background_excludes_that_colour():
+    from dflib.data.shapes import COLOR_NAMES, ShapesDataset
+
+    ds = ShapesDataset(imsize=32, seed=2, max_objects=2, length=80, background="black")
+    black = COLOR_NAMES.index("black")
+    for i in range(80):
+        sc = ds.scene(i)
+        assert sc.background == black and sc.color != black and (sc.n_objects == 1 or sc.color2 != black)
+
+
+def test_fixed_size_keeps_every_other_attribute():
+    from dflib.data.shapes import SIZE_NAMES, ShapesDataset
+
+    a = ShapesDataset(imsize=32, seed=4, length=30)
+    b = ShapesDataset(imsize=32, seed=4, length=30, size="big")
+    for i in range(30):
+        sa, sb = a.scene(i), b.scene(i)
+        assert sb.size == SIZE_NAMES.index("big") and (sb.n_objects == 1 or sb.size2 == sb.size)
+        assert (sa.shape, sa.color, sa.background, sa.position, sa.n_objects) == (sb.shape, sb.color, sb.background, sb.position, sb.n_objects)
+    with pytest.raises(ValueError, match="size"):
+        ShapesDataset(size="medium")

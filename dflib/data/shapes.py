@@ -26,6 +26,8 @@ __all__ = [
     "COLOR_NAMES",
     "COLOR_RGB",
     "SIZE_NAMES",
+    "BACKGROUND_NAMES",
+    "LAYOUTS",
     "POSITION_NAMES",
     "Scene",
     "ShapesDataset",
@@ -46,7 +48,11 @@ COLOR_RGB = {
     "white": (250, 250, 250),
     "black": (15, 15, 15),
 }
+# a background may also be plain gray (``background='gray'``): mid-range values, so G's tanh output is not
+# pushed into saturation as it is by a black or white background; gray is never an object colour
+BACKGROUND_NAMES = COLOR_NAMES + ("gray",)
 SIZE_NAMES = ("small", "big")
+LAYOUTS = ("grid", "center")  # objects in the cells of a 3x3 grid, or one object in the middle
 POSITION_NAMES = (
     "top left", "top", "top right",
     "left", "center", "right",
@@ -71,6 +77,7 @@ COLOR_WORDS = {
     "white": ("white",),
     "black": ("black",),
 }
+BACKGROUND_WORDS = {**COLOR_WORDS, "gray": ("gray", "grey")}
 SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large", "huge")}
 _VERT_WORDS = {0: ("top", "upper"), 2: ("bottom", "lower")}
 _HORIZ_WORDS = {0: ("left",), 2: ("right",)}
@@ -184,6 +191,7 @@ def shape_alpha(shape: str, radius: float, supersample: int = 4) -> np.ndarray:
 
 
 _COLOR_TABLE = np.array([COLOR_RGB[c] for c in COLOR_NAMES], dtype=np.float32) / 127.5 - 1.0
+_BACKGROUND_TABLE = np.concatenate([_COLOR_TABLE, np.array([[128, 128, 128]], np.float32) / 127.5 - 1.0])
 
 
 def _object_centre(
@@ -201,11 +209,17 @@ def _max_jitter(size: int, imsize: int, scale: float = 1.0) -> int:
     return max(0, int(imsize / 6 - radius - 1))
 
 
+def _max_jitter_centre(size: int, imsize: int, scale: float = 1.0) -> int:
+    """Jitter of a lone centred object (``layout='center'``): up to imsize/8, object kept inside."""
+    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
+    return max(0, min(imsize // 8, int(imsize / 2 - radius - 1)))
+
+
 def render_scene(scene: Scene, imsize: int, supersample: int = 4, scale: float = 1.0) -> np.ndarray:
     """Float32 (3, imsize, imsize) image in [-1,1] of ``scene`` (numpy masks, no PIL); ``scale``
     multiplies every object's radius (objects near the border are then clipped)."""
     img = np.empty((3, imsize, imsize), dtype=np.float32)
-    img[:] = _COLOR_TABLE[scene.background][:, None, None]
+    img[:] = _BACKGROUND_TABLE[scene.background][:, None, None]
     objs = [(scene.shape, scene.color, scene.size, scene.position, scene.jitter[0], scene.jitter[1])]
     if scene.n_objects > 1:
         objs.append((scene.shape2, scene.color2, scene.size2, scene.position2, scene.jitter[2], scene.jitter[3]))
@@ -248,7 +262,7 @@ def make_caption(scene: Scene, r: random.Random) -> str:
     """One caption of ``scene``; the primary object (colour + shape) always comes first."""
     templates = SINGLE_TEMPLATES + (PAIR_TEMPLATES if scene.n_objects > 1 else ())
     template = r.choice(templates)
-    bg = r.choice(COLOR_WORDS[COLOR_NAMES[scene.background]])
+    bg = r.choice(BACKGROUND_WORDS[BACKGROUND_NAMES[scene.background]])
     slots = {
         "obj": _object_phrase(scene.shape, scene.color, scene.size, r),
         "pos": _position_phrase(scene.position, r),
@@ -267,6 +281,7 @@ def _lookup(table: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> dict[s
 
 _SHAPE_IX = _lookup(SHAPE_WORDS, SHAPE_NAMES)
 _COLOR_IX = _lookup(COLOR_WORDS, COLOR_NAMES)
+_BACKGROUND_IX = _lookup(BACKGROUND_WORDS, BACKGROUND_NAMES)
 _SIZE_IX = _lookup(SIZE_WORDS, SIZE_NAMES)
 _VERT_IX = {w: row for row, ws in _VERT_WORDS.items() for w in ws}
 _HORIZ_IX = {w: col for col, ws in _HORIZ_WORDS.items() for w in ws}
@@ -303,11 +318,11 @@ def parse_caption(caption: str) -> dict[str, int]:
         if t != "background":
             continue
         keep[j] = False
-        if j > 0 and toks[j - 1] in _COLOR_IX:
-            out["background"] = _COLOR_IX[toks[j - 1]]
+        if j > 0 and toks[j - 1] in _BACKGROUND_IX:
+            out["background"] = _BACKGROUND_IX[toks[j - 1]]
             keep[j - 1] = False
-        elif j + 2 < len(toks) and toks[j + 1] == "is" and toks[j + 2] in _COLOR_IX:
-            out["background"] = _COLOR_IX[toks[j + 2]]
+        elif j + 2 < len(toks) and toks[j + 1] == "is" and toks[j + 2] in _BACKGROUND_IX:
+            out["background"] = _BACKGROUND_IX[toks[j + 2]]
             keep[j + 2] = False
     clauses: list[list[str]] = [[]]
     for t, k in zip(toks, keep):
@@ -334,7 +349,7 @@ def shapes_vocab() -> Vocab:
     for t in SINGLE_TEMPLATES + PAIR_TEMPLATES + _OBJECT_FORMS + _CORNER_FORMS + _SIDE_FORMS + _EDGE_FORMS + _CENTER_FORMS:
         texts.append(" ".join(w for w in t.replace("{", " {").replace("}", "} ").split() if "{" not in w))
     texts.append("a")
-    for table in (SHAPE_WORDS, COLOR_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS):
+    for table in (SHAPE_WORDS, COLOR_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS, {"gray": BACKGROUND_WORDS["gray"]}):
         texts.extend(w for words in table.values() for w in words)
     texts.extend(_CENTER_WORDS)
     return Vocab.from_captions(texts)
@@ -365,6 +380,9 @@ class ShapesDataset(ItemRNG, Dataset):
         length: int | None = None,
         supersample: int = 4,
         object_scale: float = 1.0,
+        layout: str = "grid",
+        background: str | None = None,
+        size: str | None = None,
     ):
         if split not in _SPLIT_ID:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -382,6 +400,17 @@ class ShapesDataset(ItemRNG, Dataset):
         if not 0.5 <= object_scale <= 2.0:
             raise ValueError(f"shapes: object_scale must be in 0.5..2.0, got {object_scale}")
         self.object_scale = float(object_scale)  # bigger objects are easier to learn at 32 px
+        if layout not in LAYOUTS:
+            raise ValueError(f"shapes: layout must be one of {LAYOUTS}, got {layout!r}")
+        if layout == "center" and max_objects != 1:
+            raise ValueError("shapes: layout='center' draws one object; set max_objects=1")
+        self.layout = layout
+        if background is not None and background not in BACKGROUND_NAMES:
+            raise ValueError(f"shapes: background must be None (random) or one of {BACKGROUND_NAMES}, got {background!r}")
+        self.background = background
+        if size is not None and size not in SIZE_NAMES:
+            raise ValueError(f"shapes: size must be None (random) or one of {SIZE_NAMES}, got {size!r}")
+        self.size = size
         self.vocab = shapes_vocab()
 
     def __len__(self) -> int:
@@ -397,14 +426,27 @@ class ShapesDataset(ItemRNG, Dataset):
         r = random.Random(_item_seed(self.seed, self.split, self._check(i), 0))
         n = 1 if self.max_objects == 1 else r.choice((1, 2))
         ncol = len(COLOR_NAMES)
-        shape, color, size = r.randrange(len(SHAPE_NAMES)), r.randrange(ncol), r.randrange(2)
-        background = r.choice([c for c in range(ncol) if c != color])
-        position = r.randrange(9)
-        j1 = _max_jitter(size, self.imsize, self.object_scale)
+        if self.background is None:
+            shape, color, size = r.randrange(len(SHAPE_NAMES)), r.randrange(ncol), r.randrange(2)
+            background = r.choice([c for c in range(ncol) if c != color])
+        else:
+            background = BACKGROUND_NAMES.index(self.background)
+            shape, size = r.randrange(len(SHAPE_NAMES)), r.randrange(2)
+            color = r.choice([c for c in range(ncol) if c != background])
+        if self.size is not None:
+            size = SIZE_NAMES.index(self.size)  # drawn above all the same, so other attributes do not change
+        if self.layout == "center":
+            position = 4
+            j1 = _max_jitter_centre(size, self.imsize, self.object_scale)
+        else:
+            position = r.randrange(9)
+            j1 = _max_jitter(size, self.imsize, self.object_scale)
         jitter = [r.randint(-j1, j1), r.randint(-j1, j1), 0, 0]
         if n == 1:
             return Scene(shape, color, size, position, background, 1, jitter=tuple(jitter))
         shape2, size2 = r.randrange(len(SHAPE_NAMES)), r.randrange(2)
+        if self.size is not None:
+            size2 = size
         color2 = r.choice([c for c in range(ncol) if c != background])
         position2 = r.choice([p for p in range(9) if p != position])
         j2 = _max_jitter(size2, self.imsize, self.object_scale)
