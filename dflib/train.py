@@ -258,7 +258,13 @@ class ScaledTextEncoder(TextEncoder):
 
 
 class SentenceCache:
-    """Sentence vectors memoised per caption (CPU tensors); valid for deterministic frozen encoders."""
+    """Sentence vectors memoised per caption (CPU tensors); valid for deterministic frozen encoders.
+
+    Each new caption is encoded on its own (a batch of one): a padded batch changes the order of
+    floating-point sums (MiniLM differs by ~1e-7 with the batch around a caption), so this way a caption's
+    vector does not depend on which captions it first came with, and a resumed run, which rebuilds the
+    cache in another order, gets bit-identical vectors.
+    """
 
     def __init__(self, encoder: TextEncoder) -> None:
         self.encoder = encoder
@@ -267,16 +273,14 @@ class SentenceCache:
     def __call__(self, batch: Mapping[str, Any]) -> Tensor:
         caps = list(batch["caption"])
         missing = sorted({c for c in caps if c not in self.table})
-        if missing:
-            rows = [caps.index(c) for c in missing]  # first row of each new caption
-            sub: dict[str, Any] = {"caption": missing}
+        for c in missing:
+            row = caps.index(c)  # first row of the new caption
+            sub: dict[str, Any] = {"caption": [c]}
             for key in ("tokens", "length"):  # token-based encoders (DAMSM) read these
                 if key in batch:
-                    sub[key] = batch[key][rows]
+                    sub[key] = batch[key][row : row + 1]
             with torch.no_grad():
-                sent = self.encoder.encode_batch(sub).sent
-            for c, v in zip(missing, sent.detach().float().cpu()):
-                self.table[c] = v
+                self.table[c] = self.encoder.encode_batch(sub).sent[0].detach().float().cpu()
         return torch.stack([self.table[c] for c in caps])
 
     def encode_batch(self, batch: Mapping[str, Any]) -> TextFeatures:

@@ -238,3 +238,18 @@ def test_fixed_size_keeps_every_other_attribute():
         assert (sa.shape, sa.color, sa.background, sa.position, sa.n_objects) == (sb.shape, sb.color, sb.background, sb.position, sb.n_objects)
     with pytest.raises(ValueError, match="size"):
         ShapesDataset(size="medium")
+
+
+def test_jitter_zero_puts_every_centred_object_at_the_same_place():
+    from dflib.data.shapes import ShapesDataset
+
+    ds = ShapesDataset(imsize=32, seed=5, max_objects=1, length=40, layout="center", background="gray",
+                       size="big", jitter=0)
+    assert all(ds.scene(i).jitter == (0, 0, 0, 0) for i in range(40))
+    free = ShapesDataset(imsize=32, seed=5, max_objects=1, length=40, layout="center", background="gray", size="big")
+    assert any(free.scene(i).jitter != (0, 0, 0, 0) for i in range(40))
+    same_shape = [i for i in range(40) if ds.scene(i).shape == ds.scene(0).shape]
+    masks = [((ds[i]["image"] - ds[i]["image"][:, :1, :1]).abs().sum(0) > 0.05) for i in same_shape]
+    assert len(masks) > 1 and all(torch.equal(m, masks[0]) for m in masks)  # one template per shape
+    with pytest.raises(ValueError, match="jitter"):
+        ShapesDataset(imsize=32, jitter=9)

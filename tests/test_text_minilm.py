@@ -49,3 +49,19 @@ def test_encode_batch_uses_captions_and_is_deterministic(encoder):
     torch.testing.assert_close(a, b)
     with pytest.raises(TypeError, match="list of captions"):
         encoder.encode("a yellow star")
+
+
+def test_sentence_cache_does_not_depend_on_batch_company(encoder):
+    """The trainer's caption cache encodes each caption alone, so its vector is the same whichever captions it
+    first arrived with (a resumed run rebuilds the cache in another order and must get the same bits)."""
+    from dflib.train import SentenceCache
+
+    c = "a red circle"
+    long = "a picture of a huge heart colored yellow at the middle on a gray background"
+    alone, crowded = SentenceCache(encoder), SentenceCache(encoder)
+    v1 = alone({"caption": [c]})[0]
+    v2 = crowded({"caption": [long, c, long]})[1]
+    assert torch.equal(v1, v2)
+    assert torch.equal(crowded({"caption": [c]})[0], v2) and len(crowded.table) == 2
+    batched = encoder.encode([long, c]).sent[1]  # what a padded batch gives: close, not always bit-equal
+    assert torch.allclose(batched, v1, atol=1e-5)

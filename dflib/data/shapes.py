@@ -383,6 +383,7 @@ class ShapesDataset(ItemRNG, Dataset):
         layout: str = "grid",
         background: str | None = None,
         size: str | None = None,
+        jitter: int | None = None,
     ):
         if split not in _SPLIT_ID:
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -411,6 +412,9 @@ class ShapesDataset(ItemRNG, Dataset):
         if size is not None and size not in SIZE_NAMES:
             raise ValueError(f"shapes: size must be None (random) or one of {SIZE_NAMES}, got {size!r}")
         self.size = size
+        if jitter is not None and not 0 <= int(jitter) <= imsize // 4:
+            raise ValueError(f"shapes: jitter must be None (the layout's default) or 0..{imsize // 4} px, got {jitter!r}")
+        self.jitter = None if jitter is None else int(jitter)  # caps the random shift of every object
         self.vocab = shapes_vocab()
 
     def __len__(self) -> int:
@@ -441,6 +445,7 @@ class ShapesDataset(ItemRNG, Dataset):
         else:
             position = r.randrange(9)
             j1 = _max_jitter(size, self.imsize, self.object_scale)
+        j1 = j1 if self.jitter is None else min(j1, self.jitter)
         jitter = [r.randint(-j1, j1), r.randint(-j1, j1), 0, 0]
         if n == 1:
             return Scene(shape, color, size, position, background, 1, jitter=tuple(jitter))
@@ -450,6 +455,7 @@ class ShapesDataset(ItemRNG, Dataset):
         color2 = r.choice([c for c in range(ncol) if c != background])
         position2 = r.choice([p for p in range(9) if p != position])
         j2 = _max_jitter(size2, self.imsize, self.object_scale)
+        j2 = j2 if self.jitter is None else min(j2, self.jitter)
         jitter[2:] = [r.randint(-j2, j2), r.randint(-j2, j2)]
         return Scene(shape, color, size, position, background, 2, shape2, color2, size2, position2, tuple(jitter))
 
