@@ -78,6 +78,7 @@ COLOR_WORDS = {
     "black": ("black",),
 }
 BACKGROUND_WORDS = {**COLOR_WORDS, "gray": ("gray", "grey")}
+BACKGROUND_RGB = {**COLOR_RGB, "gray": (128, 128, 128)}
 SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large", "huge")}
 _VERT_WORDS = {0: ("top", "upper"), 2: ("bottom", "lower")}
 _HORIZ_WORDS = {0: ("left",), 2: ("right",)}
@@ -191,28 +192,31 @@ def shape_alpha(shape: str, radius: float, supersample: int = 4) -> np.ndarray:
 
 
 _COLOR_TABLE = np.array([COLOR_RGB[c] for c in COLOR_NAMES], dtype=np.float32) / 127.5 - 1.0
-_BACKGROUND_TABLE = np.concatenate([_COLOR_TABLE, np.array([[128, 128, 128]], np.float32) / 127.5 - 1.0])
+_BACKGROUND_TABLE = np.array([BACKGROUND_RGB[c] for c in BACKGROUND_NAMES], dtype=np.float32) / 127.5 - 1.0
+
+
+def _radius(size: int, imsize: int, scale: float = 1.0) -> float:
+    """Half-extent in pixels of an object of size index ``size``."""
+    return SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
 
 
 def _object_centre(
     position: int, size: int, imsize: int, dx: int, dy: int, scale: float = 1.0
 ) -> tuple[int, int, float]:
     row, col = divmod(position, 3)
-    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
+    radius = _radius(size, imsize, scale)
     cx = int((col + 0.5) * imsize / 3) + dx
     cy = int((row + 0.5) * imsize / 3) + dy
     return cx, cy, radius
 
 
 def _max_jitter(size: int, imsize: int, scale: float = 1.0) -> int:
-    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
-    return max(0, int(imsize / 6 - radius - 1))
+    return max(0, int(imsize / 6 - _radius(size, imsize, scale) - 1))
 
 
 def _max_jitter_centre(size: int, imsize: int, scale: float = 1.0) -> int:
     """Jitter of a lone centred object (``layout='center'``): up to imsize/8, object kept inside."""
-    radius = SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
-    return max(0, min(imsize // 8, int(imsize / 2 - radius - 1)))
+    return max(0, min(imsize // 8, int(imsize / 2 - _radius(size, imsize, scale) - 1)))
 
 
 def render_scene(scene: Scene, imsize: int, supersample: int = 4, scale: float = 1.0) -> np.ndarray:
@@ -349,7 +353,7 @@ def shapes_vocab() -> Vocab:
     for t in SINGLE_TEMPLATES + PAIR_TEMPLATES + _OBJECT_FORMS + _CORNER_FORMS + _SIDE_FORMS + _EDGE_FORMS + _CENTER_FORMS:
         texts.append(" ".join(w for w in t.replace("{", " {").replace("}", "} ").split() if "{" not in w))
     texts.append("a")
-    for table in (SHAPE_WORDS, COLOR_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS, {"gray": BACKGROUND_WORDS["gray"]}):
+    for table in (SHAPE_WORDS, BACKGROUND_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS):
         texts.extend(w for words in table.values() for w in words)
     texts.extend(_CENTER_WORDS)
     return Vocab.from_captions(texts)
@@ -445,7 +449,7 @@ class ShapesDataset(ItemRNG, Dataset):
         else:
             position = r.randrange(9)
             j1 = _max_jitter(size, self.imsize, self.object_scale)
-        j1 = j1 if self.jitter is None else min(j1, self.jitter)
+        j1 = self._cap_jitter(j1)
         jitter = [r.randint(-j1, j1), r.randint(-j1, j1), 0, 0]
         if n == 1:
             return Scene(shape, color, size, position, background, 1, jitter=tuple(jitter))
@@ -454,10 +458,12 @@ class ShapesDataset(ItemRNG, Dataset):
             size2 = size
         color2 = r.choice([c for c in range(ncol) if c != background])
         position2 = r.choice([p for p in range(9) if p != position])
-        j2 = _max_jitter(size2, self.imsize, self.object_scale)
-        j2 = j2 if self.jitter is None else min(j2, self.jitter)
+        j2 = self._cap_jitter(_max_jitter(size2, self.imsize, self.object_scale))
         jitter[2:] = [r.randint(-j2, j2), r.randint(-j2, j2)]
         return Scene(shape, color, size, position, background, 2, shape2, color2, size2, position2, tuple(jitter))
+
+    def _cap_jitter(self, j: int) -> int:
+        return j if self.jitter is None else min(j, self.jitter)
 
     def caption(self, i: int, k: int) -> str:
         """Caption ``k`` of item ``i``."""
