@@ -17,7 +17,7 @@ export OMP_WAIT_POLICY ?= PASSIVE
 # pytest exit code 5 means "nothing collected": not a failure for an optional group
 PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
-.PHONY: install lab test unit notebooks e2e train execute figures site bench clean
+.PHONY: install lab test unit notebooks e2e train execute figures site bench bench-gpu clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dfgan-notebooks needs Python 3.11 (found %s); install it or run: make PYTHON=/path/to/python3.11" % sys.version.split()[0]'
@@ -61,6 +61,10 @@ site: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_step.py
+
+# the fast path's GPU figures in one command (needs a CUDA GPU; see bench/gpu.sh)
+bench-gpu: $(STAMP)
+	PYTHON=$(BIN)/python bash bench/gpu.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -22,14 +22,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dflib.config import build_models, get_preset  # noqa: E402
 from dflib.data import build_dataset, collate  # noqa: E402
 from dflib.fast import apply_fast_options, resolve_fast  # noqa: E402
-from dflib.train import Nets, build_optimizers, losses_to_floats, train_step  # noqa: E402
+from dflib.train import Nets, build_optimizers, build_step, losses_to_floats  # noqa: E402
 
 
 def _setup(cfg, opts, device):
+    """Networks (seed 0), optimisers and the step function for one set of fast options."""
     torch.manual_seed(0)
     nets = Nets(*(n.to(device) for n in build_models(cfg)))
     apply_fast_options(opts, *nets)
-    return nets, build_optimizers(nets, fused=opts.fused_adam)
+    optim = build_optimizers(nets, fused=opts.fused_adam, capturable=opts.cuda_graphs)
+    return nets, optim, build_step(nets, optim, opts)
 
 
 @torch.no_grad()
@@ -41,14 +43,18 @@ def sync_state(src_nets: Nets, src_opt, dst_nets: Nets, dst_opt) -> None:
             td.copy_(ts)
     pairs = ((src_opt.optimizer_G, dst_opt.optimizer_G), (src_opt.optimizer_D, dst_opt.optimizer_D))
     for so, do in pairs:
+        # fused and capturable Adam keep their step counters on the parameters' device, plain Adam on the CPU
+        steps_on_device = bool(do.defaults.get("fused") or do.defaults.get("capturable"))
         for gs, gd in zip(so.param_groups, do.param_groups):
             for ps, pd in zip(gs["params"], gd["params"]):
                 for key, val in so.state.get(ps, {}).items():
                     st = do.state[pd]
                     if key in st:
                         st[key].copy_(val)
+                    elif val.shape == pd.shape:
+                        st[key] = torch.empty_like(pd).copy_(val)
                     else:
-                        st[key] = torch.empty_like(pd).copy_(val) if val.shape == pd.shape else val.clone()
+                        st[key] = val.detach().clone().to(pd.device if steps_on_device else "cpu")
 
 
 # Relative differences are taken against max(|reference|, LOSS_FLOOR): errG starts at ~0 (a fresh D outputs ~0)
@@ -95,21 +101,21 @@ def run(args: argparse.Namespace) -> dict:
         sent = (table[batch["tokens"]] * (batch["tokens"] > 0)[..., None]).sum(1)
         batches.append((batch["image"], sent, torch.randn(args.batch, cfg.z_dim, generator=noise_gen)))
 
-    def step(nets, optim, opts, i):
+    def step(fn, opts, i):
         images, sent, noise = (t.to(device) for t in batches[i])
         if opts.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return losses_to_floats(train_step(nets, optim, images, sent, noise=noise, autocast=opts.autocast))
+        return losses_to_floats(fn(images, sent, noise))
 
-    ref_nets, ref_opt = _setup(cfg, off, device)
-    fast_nets, fast_opt = _setup(cfg, fast, device)
-    free_nets, free_opt = _setup(cfg, fast, device)
+    ref_nets, ref_opt, ref_fn = _setup(cfg, off, device)
+    fast_nets, fast_opt, fast_fn = _setup(cfg, fast, device)
+    _, _, free_fn = _setup(cfg, fast, device)
     ref, forced, free = [], [], []
     for i in range(args.steps):
         sync_state(ref_nets, ref_opt, fast_nets, fast_opt)
-        forced.append(step(fast_nets, fast_opt, fast, i))
-        ref.append(step(ref_nets, ref_opt, off, i))
-        free.append(step(free_nets, free_opt, fast, i))
+        forced.append(step(fast_fn, fast, i))
+        ref.append(step(ref_fn, off, i))
+        free.append(step(free_fn, fast, i))
     rows = _windows(ref, forced, args.steps, args.window)
     free_rows = _windows(ref, free, args.steps, args.window)
     return {"device": str(device), "fast": fast.to_dict(), "rows": rows, "worst_relative_difference": _worst(rows),

@@ -97,7 +97,7 @@ class TrainConfig:
     beta2: float = 0.9
     magp_k: float = 2.0
     magp_p: float = 6.0
-    fast: str = "auto"  # dflib.fast.resolve_fast: off (reference fp32 step) | on | auto (on for GPUs) | a list
+    fast: str = "auto"  # dflib.fast.resolve_fast: off (reference fp32 step) | on | auto (on for GPUs) | a list, e.g. on,cuda_graphs
     ema: bool = False
     ema_decay: float = 0.999
     seed: int = 100

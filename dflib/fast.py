@@ -7,20 +7,39 @@
 - ``autocast``: bf16 autocast on CUDA (or CPU) for the network forwards; the MA-GP norm, its power and the
   losses stay in fp32.
 - ``fused_adam``: fused (CUDA) or foreach (CPU) Adam kernels.
+- ``cudnn_benchmark``: let cuDNN time its convolution algorithms for the (fixed) training shapes.
+- ``compile``: ``torch.compile`` NetG and NetD for the passes over *fake* images. The real-image pass stays
+  eager, because MA-GP differentiates it twice and compiled graphs do not support double backward.
+- ``cuda_graphs``: capture the whole step (D step with MA-GP, G step, both Adam updates) as one CUDA graph
+  after a few eager steps and replay it (:class:`GraphedStep`); for launch-bound small images. CUDA only,
+  not with DDP.
 
-Every option is off in ``FastOptions()``; ``FastOptions.for_device`` gives the measured defaults.
+Every option is off in ``FastOptions()``; ``FastOptions.for_device`` gives the defaults. The measured effect
+of each option is printed by ``python bench/train_step.py --ablate`` (see the README).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FastOptions", "resolve_fast", "cpu_has_native_bf16", "affine_layers", "batched_affine_params", "apply_fast_options", "autocast_context"]
+__all__ = [
+    "FastOptions",
+    "OPTION_NAMES",
+    "resolve_fast",
+    "cpu_has_native_bf16",
+    "affine_layers",
+    "batched_affine_params",
+    "apply_fast_options",
+    "autocast_context",
+    "compile_fake_path",
+    "GraphedStep",
+]
 
 
 @dataclass
@@ -31,47 +50,65 @@ class FastOptions:
     channels_last: bool = False
     autocast: str = "off"  # "off" | "bf16" | "fp16"
     fused_adam: bool = False
+    cudnn_benchmark: bool = False
+    compile: bool = False
+    cuda_graphs: bool = False
 
     @classmethod
     def for_device(cls, device: str | torch.device) -> "FastOptions":
         """Defaults per device: everything on a GPU; on a CPU channels_last, plus bf16 autocast only where
         the CPU has native bf16 instructions (AVX512-BF16 / AMX), since emulated bf16 is slower than fp32.
 
-        Measured on a 2-core AMD EPYC with AVX512-BF16 (1 thread, shapes-32-cpu networks, batch 32):
-        reference 575 ms/step, channels_last 490, bf16 378, both 301 (1.9x); batched Affines change nothing
-        there (convolutions dominate), and are kept on for GPUs where the step is launch-bound.
+        Measured on a 2-core AMD EPYC with AVX512-BF16 (1 thread, shapes-32-cpu networks, batch 32,
+        ``bench/train_step.py --ablate``): reference 360 ms/step, channels_last 310, bf16 245, both 195 (1.85x);
+        batched Affines and foreach Adam change nothing there (convolutions dominate) and are kept for GPUs,
+        where the step is launch-bound.
+        ``compile`` and ``cuda_graphs`` are opt-in (``fast=on,compile,cuda_graphs``): compiling costs a
+        minute or more up front, and neither has been timed on a GPU yet.
         """
         if torch.device(device).type == "cuda":
-            return cls(batched_affine=True, channels_last=True, autocast="bf16", fused_adam=True)
+            return cls(batched_affine=True, channels_last=True, autocast="bf16", fused_adam=True, cudnn_benchmark=True)
         return cls(channels_last=True, autocast="bf16" if cpu_has_native_bf16() else "off")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+OPTION_NAMES = ("batched_affine", "channels_last", "bf16", "fp16", "fused_adam", "cudnn_benchmark", "compile", "cuda_graphs")
+
+
 def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
     """``TrainConfig.fast`` to options: ``off`` (reference), ``on`` (``for_device``), ``auto`` (``on`` on a
-    GPU, ``off`` on a CPU), or a comma list of option names, e.g. ``batched_affine,channels_last,bf16``."""
+    GPU, ``off`` on a CPU), or a comma list of :data:`OPTION_NAMES`, which may start from ``on``:
+    e.g. ``batched_affine,channels_last,bf16`` or ``on,cuda_graphs``."""
     if isinstance(mode, bool):  # YAML reads `--set fast=on` as True
         mode = "on" if mode else "off"
     mode = str(mode).strip().lower()
     if mode == "off":
         return FastOptions()
-    if mode == "on":
-        return FastOptions.for_device(device)
     if mode == "auto":
         return FastOptions.for_device(device) if torch.device(device).type == "cuda" else FastOptions()
     opts = FastOptions()
     for name in filter(None, (n.strip() for n in mode.split(","))):
-        if name in ("bf16", "fp16"):
+        if name == "on":
+            for f in fields(FastOptions):
+                on = getattr(FastOptions.for_device(device), f.name)
+                if on != f.default:
+                    setattr(opts, f.name, on)
+        elif name in ("bf16", "fp16"):
             opts.autocast = name
-        elif name in ("batched_affine", "channels_last", "fused_adam"):
+        elif name in OPTION_NAMES:
             setattr(opts, name, True)
         else:
             raise ValueError(
                 f"fast={mode!r}: unknown option {name!r}; use off, on, auto or a comma list of "
-                "batched_affine, channels_last, bf16, fp16, fused_adam"
+                f"{', '.join(OPTION_NAMES)} (optionally starting with on)"
             )
+    if opts.cuda_graphs and torch.device(device).type != "cuda":
+        raise ValueError(
+            f"fast={mode!r}: cuda_graphs needs a CUDA device, but training runs on {torch.device(device).type!r}; "
+            "drop cuda_graphs from the list"
+        )
     return opts
 
 
@@ -121,7 +158,12 @@ def batched_affine_params(netG: nn.Module, y: Tensor) -> list[tuple[Tensor, Tens
 
 
 def apply_fast_options(opts: FastOptions, *nets: nn.Module) -> None:
-    """Switch the module-level options on the networks in place (batched Affines, channels_last)."""
+    """Switch the module-level options on the networks in place (batched Affines, channels_last).
+
+    ``cudnn_benchmark`` sets the process-wide ``torch.backends.cudnn.benchmark`` flag (on only; never reset).
+    """
+    if opts.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
     for net in nets:
         inner = getattr(net, "module", net)
         if hasattr(inner, "batched_affine"):
@@ -130,9 +172,87 @@ def apply_fast_options(opts: FastOptions, *nets: nn.Module) -> None:
             inner.to(memory_format=torch.channels_last)
 
 
-def autocast_context(mode: str, device: str | torch.device):
-    """``torch.autocast`` for ``mode`` ("bf16" / "fp16"), or a no-op context for "off"."""
+def autocast_context(mode: str, device: str | torch.device, cache: bool = True):
+    """``torch.autocast`` for ``mode`` ("bf16" / "fp16"), or a no-op context for "off".
+
+    ``cache=False`` disables autocast's weight-cast cache, which CUDA-graph capture requires.
+    """
     if mode == "off":
         return contextlib.nullcontext()
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[mode]
-    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype, cache_enabled=cache)
+
+
+def compile_fake_path(netG: nn.Module, netD: nn.Module) -> tuple[nn.Module, nn.Module]:
+    """``torch.compile`` wrappers of NetG and NetD that share their parameters, for the fake-image passes.
+
+    The training step feeds real images through the eager NetD only: MA-GP needs the gradient of that pass
+    with respect to its inputs *and* the gradient of that gradient, which compiled graphs cannot provide.
+    The first calls compile (tens of seconds on a CPU); later calls reuse the compiled code.
+    """
+    return torch.compile(netG), torch.compile(netD)
+
+
+class GraphedStep:
+    """Run a training step ``fn(*tensors) -> {name: 0-d tensor}`` as one replayed CUDA graph.
+
+    Every call is one real step on the tensors it is given. The first ``warmup`` calls run eagerly (on a
+    side stream on CUDA, as capture requires); the next call captures ``fn`` over static copies of its
+    inputs and replays it; later calls copy their inputs into those buffers and replay. Outputs are cloned,
+    so they stay valid after the next replay. Calls whose shapes differ from the captured ones run eagerly.
+    The optimisers inside ``fn`` must be ``capturable`` and autocast must run with ``cache=False``.
+
+    ``capture=False`` (the default off CUDA) keeps every call eager but on the same static buffers, so the
+    bookkeeping can be tested on a CPU.
+    """
+
+    def __init__(self, fn: Callable[..., Mapping[str, Tensor]], warmup: int = 3, capture: bool | None = None) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup={warmup}: CUDA-graph capture needs at least one eager step first")
+        self.fn, self.warmup, self.capture = fn, warmup, capture
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static_in: list[Tensor] | None = None
+        self.static_out: Mapping[str, Tensor] | None = None
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    def _fits(self, inputs: tuple[Tensor, ...]) -> bool:
+        assert self.static_in is not None
+        return len(inputs) == len(self.static_in) and all(
+            t.shape == s.shape and t.dtype == s.dtype and t.device == s.device for t, s in zip(inputs, self.static_in)
+        )
+
+    def __call__(self, *inputs: Tensor) -> dict[str, Tensor]:
+        if self.static_in is None:
+            self.static_in = [t.detach().clone() for t in inputs]  # keeps channels_last
+            if self.capture is None:
+                self.capture = inputs[0].is_cuda
+        if not self._fits(inputs):
+            return dict(self.fn(*inputs))
+        with torch.no_grad():
+            for s, t in zip(self.static_in, inputs):
+                s.copy_(t)
+        self.calls += 1
+        if self.graph is None and (not self.capture or self.calls <= self.warmup):
+            return self._eager()
+        if self.graph is None:
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_out = self.fn(*self.static_in)
+        self.graph.replay()
+        assert self.static_out is not None
+        return {k: v.clone() for k, v in self.static_out.items()}
+
+    def _eager(self) -> dict[str, Tensor]:
+        assert self.static_in is not None
+        if not self.capture:
+            return {k: v.clone() for k, v in self.fn(*self.static_in).items()}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            out = {k: v.clone() for k, v in self.fn(*self.static_in).items()}
+        torch.cuda.current_stream().wait_stream(side)
+        return out

@@ -25,7 +25,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from .checkpoint import (
     save_training_checkpoint,
     set_rng_state,
 )
-from .fast import apply_fast_options, autocast_context, resolve_fast
+from .fast import OPTION_NAMES, FastOptions, GraphedStep, apply_fast_options, autocast_context, compile_fake_path, resolve_fast
 from .config import TrainConfig, apply_overrides, build_models, config_from_dict, get_preset, TRAIN_PRESETS
 from .losses import hinge_fake, hinge_real, ma_gp, roll_mismatch
 from .text.base import TextEncoder, TextFeatures, check_captions, freeze
@@ -97,15 +97,19 @@ def build_optimizers(
     lr_d: float = 4e-4,
     betas: tuple[float, float] = (0.0, 0.9),
     fused: bool = False,
+    capturable: bool = False,
 ) -> Optimizers:
     """Adam(0, 0.9) with lr 1e-4 for G and 4e-4 for D+C in one optimiser (spec Sec. 4.2; order matters).
 
     ``fused``: the fused CUDA kernel (or the foreach one on a CPU); same update rule (``dflib.fast``).
+    ``capturable``: keep Adam's step counters on the device so a CUDA graph can capture the update.
     """
     kw: dict[str, Any] = {}
+    on_cuda = next(nets.netG.parameters()).is_cuda
     if fused:
-        on_cuda = next(nets.netG.parameters()).is_cuda
         kw = {"fused": True} if on_cuda else {"foreach": True}
+    if capturable:
+        kw["capturable"] = True
     opt_g = torch.optim.Adam(nets.netG.parameters(), lr=lr_g, betas=betas, **kw)
     opt_d = torch.optim.Adam(list(nets.netD.parameters()) + list(nets.netC.parameters()), lr=lr_d, betas=betas, **kw)
     return Optimizers(opt_g, opt_d)
@@ -125,6 +129,8 @@ def train_step(
     p: float = 6.0,
     generator: torch.Generator | None = None,
     autocast: str = "off",
+    fake_nets: tuple[nn.Module, nn.Module] | None = None,
+    autocast_cache: bool = True,
 ) -> dict[str, Tensor]:
     """One DF-GAN iteration (spec Sec. 4.1): a D+C step on hinge + MA-GP, then a G step with the new D.
 
@@ -134,9 +140,13 @@ def train_step(
     synchronisation): ``errD, errD_real, errD_fake, errD_mis, errD_magp, errG`` (see ``losses_to_floats``).
     ``autocast`` ("off", "bf16", "fp16"; ``dflib.fast``) runs the network forwards in lower precision; the
     logits, losses and the MA-GP norm and power stay in fp32. "off" is the reference (official) step.
+    ``fake_nets``: modules computing the same functions as ``(netG, netD)`` with the same parameters (e.g.
+    ``dflib.fast.compile_fake_path``), used for the generator and for NetD on fake images; real images
+    always go through ``netD`` itself, since MA-GP differentiates that pass twice.
     """
-    amp = autocast_context(autocast, images.device)
+    amp = autocast_context(autocast, images.device, cache=autocast_cache)
     netG, netD, netC = nets if not isinstance(nets, Nets) else (nets.netG, nets.netD, nets.netC)
+    genG, fakeD = fake_nets if fake_nets is not None else (netG, netD)
     opt_g, opt_d = (opts.optimizer_G, opts.optimizer_D) if isinstance(opts, Optimizers) else opts
     # 2. leaf tensors with requires_grad for MA-GP (the image batch and the detached sentence vectors)
     images = images.detach().requires_grad_()
@@ -152,8 +162,8 @@ def train_step(
     if noise is None:
         noise = torch.randn(images.shape[0], _z_dim(netG), device=images.device, dtype=sent.dtype, generator=generator)
     with amp:
-        fake = netG(noise, sent)
-        pred_fake = _full(netC(netD(fake.detach()), sent))
+        fake = genG(noise, sent)
+        pred_fake = _full(netC(fakeD(fake.detach()), sent))
     err_fake = hinge_fake(pred_fake)
     # 5. MA-GP on the real matched pairs, one backward for the whole D loss
     with amp:
@@ -164,7 +174,7 @@ def train_step(
     opt_d.step()
     # 6. generator step against the just-updated discriminator
     with amp:
-        pred_g = _full(netC(netD(fake), sent))
+        pred_g = _full(netC(fakeD(fake), sent))
     err_g = -pred_g.mean()
     opt_g.zero_grad(set_to_none=True)
     err_g.backward()
@@ -177,6 +187,27 @@ def train_step(
         "errD_magp": err_magp.detach(),
         "errG": err_g.detach(),
     }
+
+
+StepFn = Callable[[Tensor, Tensor, Tensor], dict[str, Tensor]]
+
+
+def build_step(nets: Nets, opts: Optimizers, fast: FastOptions, k: float = 2.0, p: float = 6.0, graph_warmup: int = 3) -> StepFn:
+    """``step(images, sent, noise) -> losses``: :func:`train_step` with ``fast``'s step-level options.
+
+    ``compile`` routes the fake-image passes through compiled wrappers; ``cuda_graphs`` wraps the step in a
+    :class:`dflib.fast.GraphedStep` (``opts`` must then be built with ``capturable=True``). The module-level
+    options (batched Affines, channels_last) are applied by :func:`dflib.fast.apply_fast_options`.
+    """
+    fake_nets = compile_fake_path(nets.netG, nets.netD) if fast.compile else None
+
+    def step(images: Tensor, sent: Tensor, noise: Tensor) -> dict[str, Tensor]:
+        return train_step(
+            nets, opts, images, sent, noise, k=k, p=p, autocast=fast.autocast, fake_nets=fake_nets,
+            autocast_cache=not fast.cuda_graphs,
+        )
+
+    return GraphedStep(step, warmup=graph_warmup) if fast.cuda_graphs else step
 
 
 def _full(t: Tensor) -> Tensor:
@@ -530,6 +561,11 @@ class Trainer:
             self.ema_G = copy.deepcopy(netG).requires_grad_(False).to(self.device)
         netG, netD, netC = (n.to(self.device).train() for n in (netG, netD, netC))
         self.fast = resolve_fast(cfg.fast, self.device)
+        if self.fast.cuda_graphs and self.dist.enabled:
+            raise ValueError(
+                f"fast={cfg.fast!r}: cuda_graphs cannot capture DDP's gradient all-reduce; "
+                "under torchrun use fast=on (or drop cuda_graphs from the list)"
+            )
         apply_fast_options(self.fast, netG, netD, netC)
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -538,7 +574,11 @@ class Trainer:
             kw = dict(broadcast_buffers=False, find_unused_parameters=True, device_ids=ids, output_device=ids[0] if ids else None)
             netG, netD, netC = DDP(netG, **kw), DDP(netD, **kw), DDP(netC, **kw)
         self.nets = Nets(netG, netD, netC)
-        self.opts = build_optimizers(self.nets, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), fused=self.fast.fused_adam)
+        self.opts = build_optimizers(
+            self.nets, cfg.lr_g, cfg.lr_d, (cfg.beta1, cfg.beta2), fused=self.fast.fused_adam,
+            capturable=self.fast.cuda_graphs,
+        )
+        self._step_fn = build_step(self.nets, self.opts, self.fast, k=cfg.magp_k, p=cfg.magp_p)
 
         # text encoder (frozen) and optional caption -> sentence cache
         self.encoder = encoder if encoder is not None else build_encoder(cfg, self.vocab, self.device)
@@ -638,10 +678,8 @@ class Trainer:
         if self.fast.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         sent = self.sentences(batch)
-        losses = train_step(
-            self.nets, self.opts, images, sent, k=self.cfg.magp_k, p=self.cfg.magp_p, generator=self.noise_gen,
-            autocast=self.fast.autocast,
-        )
+        noise = torch.randn(images.shape[0], _z_dim(self.nets.netG), device=images.device, dtype=sent.dtype, generator=self.noise_gen)
+        losses = self._step_fn(images, sent, noise)
         self.step += 1
         if self.ema_G is not None:
             with torch.no_grad():
@@ -844,9 +882,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--preset", default="shapes-32-cpu", choices=sorted(TRAIN_PRESETS))
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="override a configuration field (repeatable)")
+    helps = {"fast": "speed options (dflib.fast): off (the reference step) | on | auto (on for GPUs) | a comma list of "
+                     + ", ".join(OPTION_NAMES) + ", optionally starting with on, e.g. on,cuda_graphs"}
     for name, typ in _FLAT.items():
         ap.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
-                        help=f"shortcut for --set {name}=...")
+                        help=helps.get(name, f"shortcut for --set {name}=..."))
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
     ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy (shapes)")
@@ -865,8 +905,13 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     cfg = resolve_config(args)
+    try:  # a bad fast option is reported before the data and the text encoder are built
+        resolve_fast(cfg.fast, cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         return 0

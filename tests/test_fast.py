@@ -85,6 +85,13 @@ def test_resolve_fast_modes():
     assert resolve_fast("batched_affine, bf16", "cpu") == FastOptions(batched_affine=True, autocast="bf16")
     with pytest.raises(ValueError, match="unknown option 'turbo'"):
         resolve_fast("turbo", "cpu")
+    # "on" as the start of a list adds to the device defaults
+    on_cuda = resolve_fast("on, cuda_graphs, compile", "cuda")
+    assert on_cuda.cuda_graphs and on_cuda.compile and on_cuda.autocast == "bf16" and on_cuda.cudnn_benchmark
+    assert resolve_fast("on,compile", "cpu") == FastOptions(**{**FastOptions.for_device("cpu").to_dict(), "compile": True})
+    assert not (FastOptions.for_device("cuda").compile or FastOptions.for_device("cuda").cuda_graphs)  # opt-in
+    with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
+        resolve_fast("on,cuda_graphs", "cpu")
 
 
 def _tiny_step_setup(seed=0):
@@ -139,7 +146,7 @@ def test_sync_state_makes_the_next_step_identical():
     cfg = ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=6)
     off = resolve_fast("off", torch.device("cpu"))
     cl = resolve_fast("channels_last", torch.device("cpu"))
-    (a, oa), (b, ob) = bench._setup(cfg, off, "cpu"), bench._setup(cfg, cl, "cpu")
+    (a, oa, _), (b, ob, _) = bench._setup(cfg, off, "cpu"), bench._setup(cfg, cl, "cpu")
     from dflib.train import train_step
 
     g = torch.Generator().manual_seed(0)
@@ -168,3 +175,96 @@ def test_fidelity_bench_forced_bf16_within_five_percent():
     assert res["worst_relative_difference"] <= 0.05, res["rows"]
     with_off = bench.run(argparse.Namespace(**{**vars(args), "fast": "off", "steps": 3}))
     assert with_off["worst_relative_difference"] == 0.0 and with_off["free_worst_relative_difference"] == 0.0
+
+
+class _Counting(torch.nn.Module):
+    """Wraps a module, shares its parameters and counts calls (stands in for a compiled wrapper)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, *args):
+        self.calls += 1
+        return self.inner(*args)
+
+
+def test_fake_nets_take_only_the_fake_passes():
+    """``fake_nets`` serve G and both fake NetD passes; the real pass (differentiated twice) stays on netD."""
+    from dflib.train import build_optimizers, train_step
+
+    ref_nets, x, s, z = _tiny_step_setup()
+    ref = train_step(ref_nets, build_optimizers(ref_nets), x, s, noise=z)
+    nets, *_ = _tiny_step_setup()
+    g, d = _Counting(nets.netG), _Counting(nets.netD)
+    real_calls = []
+    hook = nets.netD.register_forward_hook(lambda m, inp, out: real_calls.append(inp[0].requires_grad))
+    out = train_step(nets, build_optimizers(nets), x, s, noise=z, fake_nets=(g, d))
+    hook.remove()
+    assert (g.calls, d.calls) == (1, 2)
+    # netD's own hook fires for the wrapped calls too: 1 real (leaf image, requires grad) + 2 fake
+    assert len(real_calls) == 3 and real_calls[0] is True
+    for k in ref:
+        assert torch.equal(out[k], ref[k]), k
+
+
+def test_graphed_step_bookkeeping_without_capture():
+    """On a CPU ``GraphedStep`` runs each call eagerly on static buffers: the same losses and weights as the
+    plain step, outputs that are copies, and a shape change falls back to a direct call."""
+    from dflib.fast import GraphedStep
+    from dflib.train import build_optimizers, build_step, train_step
+
+    ref_nets, x, s, z = _tiny_step_setup()
+    ref_opts = build_optimizers(ref_nets)
+    nets, *_ = _tiny_step_setup()
+    opts = build_optimizers(nets)
+    calls = []
+
+    def fn(images, sent, noise):
+        calls.append(images)
+        return train_step(nets, opts, images, sent, noise)
+
+    step = GraphedStep(fn, warmup=2)
+    g = torch.Generator().manual_seed(3)
+    for i in range(3):
+        xi, si, zi = x + 0.01 * i, s + 0.1 * i, torch.randn(4, 8, generator=g)
+        ref = train_step(ref_nets, ref_opts, xi, si, zi)
+        out = step(xi, si, zi)
+        assert not step.captured and step.capture is False
+        assert calls[-1] is step.static_in[0] and torch.equal(step.static_in[0], xi)
+        for k in ref:
+            assert torch.equal(out[k], ref[k]), (i, k)
+    for a, b in zip(nets.netG.parameters(), ref_nets.netG.parameters()):
+        assert torch.equal(a, b)
+    step(x[:2], s[:2], z[:2])  # another batch size: called directly, buffers untouched
+    assert calls[-1].shape[0] == 2 and step.static_in[0].shape[0] == 4 and step.calls == 3
+    with pytest.raises(ValueError, match="warmup"):
+        GraphedStep(fn, warmup=0)
+    # build_step without step-level options is the plain train_step
+    plain = build_step(ref_nets, ref_opts, FastOptions())
+    assert not isinstance(plain, GraphedStep)
+
+
+def test_compiled_fake_path_matches_the_eager_step():
+    """``fast=compile`` (torch.compile of G and of NetD on fakes) gives the eager step's losses and weights."""
+    from dflib.fast import compile_fake_path
+    from dflib.train import build_optimizers, train_step
+
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    ref_nets, x, s, z = _tiny_step_setup()
+    ref_opts = build_optimizers(ref_nets)
+    nets, *_ = _tiny_step_setup()
+    opts = build_optimizers(nets)
+    fake_nets = compile_fake_path(nets.netG, nets.netD)
+    for _ in range(2):
+        ref = train_step(ref_nets, ref_opts, x, s, noise=z)
+        out = train_step(nets, opts, x, s, noise=z, fake_nets=fake_nets)
+        for k in ref:
+            torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-5)
+    for a, b in zip(nets.netG.parameters(), ref_nets.netG.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert counters["stats"]["unique_graphs"] >= 2, dict(counters["stats"])  # G and NetD were really compiled
+    torch._dynamo.reset()

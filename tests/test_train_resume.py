@@ -108,6 +108,32 @@ def test_cli_tiny_run_then_resume(tmp_path):
     assert latest_checkpoint(tmp_path).name == "state_step_00000006.pth"
 
 
+def test_cli_rejects_a_bad_fast_option_before_building_anything(tmp_path, capsys):
+    from dflib.train import main
+
+    for bad, msg in (("turbo", "unknown option 'turbo'"), ("on,cuda_graphs", "cuda_graphs needs a CUDA device")):
+        with pytest.raises(SystemExit) as exc:
+            main(["--out", str(tmp_path / "run"), "--fast", bad, "--device", "cpu"])
+        assert exc.value.code == 2 and msg in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_trainer_step_routes_through_build_step(tmp_path):
+    """The trainer draws the noise itself and runs the step that ``build_step`` made for its fast options."""
+    from dflib.train import build_step
+
+    tr = Trainer(tiny_cfg("fast=batched_affine"), out_dir=tmp_path)
+    assert tr.fast.batched_affine and tr.nets.netG.batched_affine
+    seen = []
+    inner = tr._step_fn
+    tr._step_fn = lambda images, sent, noise: seen.append(noise.shape) or inner(images, sent, noise)
+    batch = next(iter(tr.batches))
+    tr.one_step(batch)
+    assert seen == [(batch["image"].shape[0], tr.cfg.model.z_dim)] and tr.step == 1
+    assert callable(build_step(tr.nets, tr.opts, tr.fast))
+    tr.close()
+
+
 def test_time_limit_stops_at_a_log_point_and_saves(tmp_path):
     tr = Trainer(tiny_cfg("time_limit_min=1e-9"), out_dir=tmp_path)
     summary = tr.run()
