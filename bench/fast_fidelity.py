@@ -19,19 +19,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dflib.config import build_models, get_preset  # noqa: E402
+from dflib.config import get_preset  # noqa: E402
 from dflib.data import build_dataset, collate  # noqa: E402
-from dflib.fast import apply_fast_options, resolve_fast  # noqa: E402
-from dflib.train import Nets, build_optimizers, build_step, losses_to_floats  # noqa: E402
+from dflib.fast import build_fast_step, resolve_fast  # noqa: E402
+from dflib.train import Nets, losses_to_floats  # noqa: E402
 
 
 def _setup(cfg, opts, device):
     """Networks (seed 0), optimisers and the step function for one set of fast options."""
-    torch.manual_seed(0)
-    nets = Nets(*(n.to(device) for n in build_models(cfg)))
-    apply_fast_options(opts, *nets)
-    optim = build_optimizers(nets, fused=opts.fused_adam, capturable=opts.cuda_graphs)
-    return nets, optim, build_step(nets, optim, opts)
+    return build_fast_step(cfg, opts, device, seed=0)
 
 
 @torch.no_grad()
@@ -103,9 +99,7 @@ def run(args: argparse.Namespace) -> dict:
 
     def step(fn, opts, i):
         images, sent, noise = (t.to(device) for t in batches[i])
-        if opts.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return losses_to_floats(fn(images, sent, noise))
+        return losses_to_floats(fn(opts.prepare_images(images), sent, noise))
 
     ref_nets, ref_opt, ref_fn = _setup(cfg, off, device)
     fast_nets, fast_opt, fast_fn = _setup(cfg, fast, device)

@@ -30,9 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dflib.config import ModelConfig, build_models, get_preset  # noqa: E402
-from dflib.fast import FastOptions, apply_fast_options, resolve_fast  # noqa: E402
-from dflib.train import Nets, build_optimizers, build_step  # noqa: E402
+from dflib.config import ModelConfig, get_preset  # noqa: E402
+from dflib.fast import FastOptions, build_fast_step, resolve_fast  # noqa: E402
 
 GRAPH_WARMUP = 3  # eager steps before a CUDA graph is captured
 
@@ -56,17 +55,11 @@ def bench_one(
     raised to cover it); the timed steps are the steady state a long training run sees.
     """
     fast = fast or FastOptions()
-    torch.manual_seed(seed)
-    nets = Nets(*(n.to(device) for n in build_models(cfg)))
-    apply_fast_options(fast, *nets)
-    opts = build_optimizers(nets, fused=fast.fused_adam, capturable=fast.cuda_graphs)
-    step = build_step(nets, opts, fast, graph_warmup=GRAPH_WARMUP)
+    nets, opts, step = build_fast_step(cfg, fast, device, seed=seed, graph_warmup=GRAPH_WARMUP)
     if fast.cuda_graphs:
         warmup = max(warmup, GRAPH_WARMUP + 1)
     gen = torch.Generator(device=device).manual_seed(seed)
-    images = torch.rand(batch, 3, cfg.imsize, cfg.imsize, device=device) * 2 - 1
-    if fast.channels_last:
-        images = images.contiguous(memory_format=torch.channels_last)
+    images = fast.prepare_images(torch.rand(batch, 3, cfg.imsize, cfg.imsize, device=device) * 2 - 1)
     sent = torch.randn(batch, cfg.cond_dim, device=device)
     if device.type == "cuda":
         torch.cuda.empty_cache()

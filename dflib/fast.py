@@ -1,7 +1,7 @@
 """Fast training-step options that keep DF-GAN's maths (the performance issue; reference = plain fp32).
 
 - ``batched_affine``: NetG's Affine MLPs all read the same condition ``y``, so every ``linear1`` runs as one
-  matrix product and the ``linear2`` layers as one batched product per channel width (4 products at 256 px
+  matrix product and the ``linear2`` layers as one batched product per channel width (1 + 4 products at 256 px
   instead of 96 small ones). Parameters, state dicts and checkpoints are unchanged.
 - ``channels_last``: NHWC memory format for the convolutions.
 - ``autocast``: bf16 autocast on CUDA (or CPU) for the network forwards; the MA-GP norm, its power and the
@@ -39,6 +39,7 @@ __all__ = [
     "autocast_context",
     "compile_fake_path",
     "GraphedStep",
+    "build_fast_step",
 ]
 
 
@@ -72,6 +73,10 @@ class FastOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def prepare_images(self, images: Tensor) -> Tensor:
+        """The image batch in the memory format the networks expect (NHWC under ``channels_last``)."""
+        return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images
 
 
 OPTION_NAMES = ("batched_affine", "channels_last", "bf16", "fp16", "fused_adam", "cudnn_benchmark", "compile", "cuda_graphs")
@@ -256,3 +261,19 @@ class GraphedStep:
             out = {k: v.clone() for k, v in self.fn(*self.static_in).items()}
         torch.cuda.current_stream().wait_stream(side)
         return out
+
+
+def build_fast_step(model_cfg, fast: FastOptions, device: str | torch.device = "cpu", seed: int = 0, graph_warmup: int = 3):
+    """Fresh networks for ``model_cfg`` (``seed``: the same initial weights for every ``fast``), their Adam
+    optimisers and the step function ``step(images, sent, noise) -> losses`` with ``fast`` applied.
+
+    For comparing options side by side (``bench/``, notebook 08); :class:`dflib.train.Trainer` does the same for a run.
+    """
+    from .config import build_models  # here, not at the top: dflib.train imports this module
+    from .train import Nets, build_optimizers, build_step
+
+    torch.manual_seed(seed)
+    nets = Nets(*(n.to(device) for n in build_models(model_cfg)))
+    apply_fast_options(fast, *nets)
+    opts = build_optimizers(nets, fused=fast.fused_adam, capturable=fast.cuda_graphs)
+    return nets, opts, build_step(nets, opts, fast, graph_warmup=graph_warmup)

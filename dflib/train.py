@@ -675,8 +675,7 @@ class Trainer:
     def one_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """Run ``train_step`` on a collated batch (plus EMA), track non-finite losses without syncing."""
         images = batch["image"].to(self.device, non_blocking=True)
-        if self.fast.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
+        images = self.fast.prepare_images(images)
         sent = self.sentences(batch)
         noise = torch.randn(images.shape[0], _z_dim(self.nets.netG), device=images.device, dtype=sent.dtype, generator=self.noise_gen)
         losses = self._step_fn(images, sent, noise)

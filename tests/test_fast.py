@@ -268,3 +268,22 @@ def test_compiled_fake_path_matches_the_eager_step():
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     assert counters["stats"]["unique_graphs"] >= 2, dict(counters["stats"])  # G and NetD were really compiled
     torch._dynamo.reset()
+
+
+def test_build_fast_step_gives_every_option_the_same_start():
+    from dflib.config import ModelConfig
+    from dflib.fast import build_fast_step
+
+    cfg = ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=6)
+    ref, _, _ = build_fast_step(cfg, FastOptions(), seed=3)
+    fast = FastOptions(batched_affine=True, channels_last=True)
+    nets, opts, step = build_fast_step(cfg, fast, seed=3)
+    assert nets.netG.batched_affine and not ref.netG.batched_affine
+    assert nets.netD.DBlocks[0].conv_r[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(ref.netD.state_dict().values(), nets.netD.state_dict().values()):
+        assert torch.equal(a, b)
+    x = torch.rand(2, 3, 32, 32)
+    assert fast.prepare_images(x).is_contiguous(memory_format=torch.channels_last)
+    assert FastOptions().prepare_images(x) is x
+    out = step(fast.prepare_images(x), torch.randn(2, 6), torch.randn(2, 8))
+    assert set(out) >= {"errD", "errG"} and len(opts.optimizer_D.state) > 0
