@@ -21,6 +21,7 @@ of each option is printed by ``python bench/train_step.py --ablate`` (see the RE
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -93,13 +94,12 @@ def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
         return FastOptions()
     if mode == "auto":
         return FastOptions.for_device(device) if torch.device(device).type == "cuda" else FastOptions()
-    opts = FastOptions()
+    opts, defaults = FastOptions(), FastOptions.for_device(device)
     for name in filter(None, (n.strip() for n in mode.split(","))):
-        if name == "on":
+        if name == "on":  # switch on what the device defaults switch on, keep what the list set before
             for f in fields(FastOptions):
-                on = getattr(FastOptions.for_device(device), f.name)
-                if on != f.default:
-                    setattr(opts, f.name, on)
+                if getattr(defaults, f.name) != f.default:
+                    setattr(opts, f.name, getattr(defaults, f.name))
         elif name in ("bf16", "fp16"):
             opts.autocast = name
         elif name in OPTION_NAMES:
@@ -117,6 +117,7 @@ def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
     return opts
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """True when the CPU advertises AVX512-BF16 or AMX-BF16 (Linux ``/proc/cpuinfo``)."""
     try:

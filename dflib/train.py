@@ -105,8 +105,8 @@ def build_optimizers(
     ``capturable``: keep Adam's step counters on the device so a CUDA graph can capture the update.
     """
     kw: dict[str, Any] = {}
-    on_cuda = next(nets.netG.parameters()).is_cuda
     if fused:
+        on_cuda = next(nets.netG.parameters()).is_cuda
         kw = {"fused": True} if on_cuda else {"foreach": True}
     if capturable:
         kw["capturable"] = True
@@ -117,6 +117,11 @@ def build_optimizers(
 
 def _z_dim(netG: nn.Module) -> int:
     return int(getattr(netG, "module", netG).nz)
+
+
+def draw_noise(netG: nn.Module, sent: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Training noise: plain N(0, 1) of shape (batch, z_dim), on ``sent``'s device and dtype (no truncation)."""
+    return torch.randn(sent.shape[0], _z_dim(netG), device=sent.device, dtype=sent.dtype, generator=generator)
 
 
 def train_step(
@@ -160,7 +165,7 @@ def train_step(
     err_mis = hinge_fake(pred_mis)
     # 4. fakes from plain normal noise (no truncation in training)
     if noise is None:
-        noise = torch.randn(images.shape[0], _z_dim(netG), device=images.device, dtype=sent.dtype, generator=generator)
+        noise = draw_noise(netG, sent, generator)
     with amp:
         fake = genG(noise, sent)
         pred_fake = _full(netC(fakeD(fake.detach()), sent))
@@ -677,8 +682,7 @@ class Trainer:
         images = batch["image"].to(self.device, non_blocking=True)
         images = self.fast.prepare_images(images)
         sent = self.sentences(batch)
-        noise = torch.randn(images.shape[0], _z_dim(self.nets.netG), device=images.device, dtype=sent.dtype, generator=self.noise_gen)
-        losses = self._step_fn(images, sent, noise)
+        losses = self._step_fn(images, sent, draw_noise(self.nets.netG, sent, self.noise_gen))
         self.step += 1
         if self.ema_G is not None:
             with torch.no_grad():
@@ -908,7 +912,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = resolve_config(args)
     try:  # a bad fast option is reported before the data and the text encoder are built
-        resolve_fast(cfg.fast, cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        from .runtime import default_device
+
+        resolve_fast(cfg.fast, default_device(cfg.device))
     except ValueError as exc:
         parser.error(str(exc))
     if args.print_config:

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
-
-
-def _bench():
-    path = Path(__file__).resolve().parents[1] / "bench" / "train_step.py"
-    spec = importlib.util.spec_from_file_location("bench_train_step", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _args(**kw):
@@ -27,8 +17,8 @@ def _args(**kw):
     return argparse.Namespace(**{**base, **kw})
 
 
-def test_variant_list_puts_the_reference_first_and_drops_cuda_only_options_on_a_cpu():
-    b = _bench()
+def test_variant_list_puts_the_reference_first_and_drops_cuda_only_options_on_a_cpu(load_bench):
+    b = load_bench("train_step")
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert b.variant_list(_args(), cpu) == ["off"]
     assert b.variant_list(_args(fast="on"), cpu) == ["off", "on"]
@@ -39,11 +29,11 @@ def test_variant_list_puts_the_reference_first_and_drops_cuda_only_options_on_a_
     assert "cuda_graphs" not in on_cpu and "cudnn_benchmark" not in on_cpu and "compile" in on_cpu
 
 
-def test_bench_one_reports_a_full_step_with_the_fast_options():
+def test_bench_one_reports_a_full_step_with_the_fast_options(load_bench):
     from dflib.config import ModelConfig
     from dflib.fast import FastOptions
 
-    b = _bench()
+    b = load_bench("train_step")
     cfg = ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=6)
     row = b.bench_one(cfg, batch=4, steps=2, warmup=1, device=torch.device("cpu"),
                       fast=FastOptions(batched_affine=True, channels_last=True))
@@ -54,8 +44,8 @@ def test_bench_one_reports_a_full_step_with_the_fast_options():
     assert "32" in b.format_row({**row, "path": "x"})
 
 
-def test_main_keeps_going_after_a_failing_variant_and_writes_json(tmp_path, monkeypatch, capsys):
-    b = _bench()
+def test_main_keeps_going_after_a_failing_variant_and_writes_json(tmp_path, monkeypatch, capsys, load_bench):
+    b = load_bench("train_step")
     real = b.bench_one
 
     def flaky(cfg, batch, steps, warmup, device, seed=0, fast=None):

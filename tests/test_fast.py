@@ -126,23 +126,12 @@ def test_fast_step_matches_reference_in_fp32_and_stays_close_in_bf16():
         assert abs(out[k].item() - ref[k].item()) <= 0.05 * abs(ref[k].item()) + 0.02, k
 
 
-def _load_fidelity_bench():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "bench" / "fast_fidelity.py"
-    spec = importlib.util.spec_from_file_location("fast_fidelity", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_sync_state_makes_the_next_step_identical():
+def test_sync_state_makes_the_next_step_identical(load_bench):
     """After ``sync_state`` a second copy (other memory format) takes exactly the reference's step."""
     from dflib.config import ModelConfig
     from dflib.fast import resolve_fast
 
-    bench = _load_fidelity_bench()
+    bench = load_bench("fast_fidelity")
     cfg = ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=6)
     off = resolve_fast("off", torch.device("cpu"))
     cl = resolve_fast("channels_last", torch.device("cpu"))
@@ -163,12 +152,12 @@ def test_sync_state_makes_the_next_step_identical():
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
 
 
-def test_fidelity_bench_forced_bf16_within_five_percent():
+def test_fidelity_bench_forced_bf16_within_five_percent(load_bench):
     """The performance issue's criterion at a small scale: every fast (bf16) step taken from the reference's
     state gives D and G losses within 5% of the reference's, averaged per window."""
     import argparse
 
-    bench = _load_fidelity_bench()
+    bench = load_bench("fast_fidelity")
     args = argparse.Namespace(preset="shapes-32-cpu", fast="on", steps=6, window=3, batch=4, device="cpu")
     res = bench.run(args)
     assert len(res["rows"]) == 2 and len(res["free_rows"]) == 2

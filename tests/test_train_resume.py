@@ -119,18 +119,20 @@ def test_cli_rejects_a_bad_fast_option_before_building_anything(tmp_path, capsys
 
 
 def test_trainer_step_routes_through_build_step(tmp_path):
-    """The trainer draws the noise itself and runs the step that ``build_step`` made for its fast options."""
-    from dflib.train import build_step
+    """The trainer draws the noise from its own generator and runs the step ``build_step`` made for its options."""
+    from dflib.fast import GraphedStep
 
     tr = Trainer(tiny_cfg("fast=batched_affine"), out_dir=tmp_path)
     assert tr.fast.batched_affine and tr.nets.netG.batched_affine
     seen = []
     inner = tr._step_fn
-    tr._step_fn = lambda images, sent, noise: seen.append(noise.shape) or inner(images, sent, noise)
+    tr._step_fn = lambda images, sent, noise: seen.append(noise) or inner(images, sent, noise)
     batch = next(iter(tr.batches))
     tr.one_step(batch)
-    assert seen == [(batch["image"].shape[0], tr.cfg.model.z_dim)] and tr.step == 1
-    assert callable(build_step(tr.nets, tr.opts, tr.fast))
+    assert [z.shape for z in seen] == [(batch["image"].shape[0], tr.cfg.model.z_dim)] and tr.step == 1
+    expected = torch.randn(seen[0].shape, generator=torch.Generator().manual_seed(tr.cfg.seed * 1000 + 1))
+    assert torch.equal(seen[0], expected)  # the noise stream that checkpoints save and resume restores
+    assert not isinstance(inner, GraphedStep)  # no cuda_graphs: the plain step
     tr.close()
 
 
