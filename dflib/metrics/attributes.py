@@ -20,6 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..noise import truncated_noise
+from ..weights import state_dict_mismatch
+
 __all__ = [
     "ATTRIBUTES",
     "AttributeClassifier",
@@ -189,8 +192,6 @@ def _load_cached(path: Path, device: torch.device) -> AttributeClassifier | None
         clf = AttributeClassifier(**blob["config"])
     except TypeError as exc:
         raise ValueError(f"{path} was written by another dflib version ({exc}); delete it to retrain") from exc
-    from ..checkpoint import state_dict_mismatch
-
     msg = state_dict_mismatch(clf, blob["state_dict"], "attribute classifier", f"Delete {path} to retrain it.")
     if msg:
         raise ValueError(msg)
@@ -342,8 +343,6 @@ def _encode(encode_fn: Any, items: list[dict], device: torch.device) -> Tensor:
 
 
 def _noise(n: int, nz: int, truncation: float | None, seed: int) -> Tensor:
-    from dflib.sample import truncated_noise  # spec §6.1: truncnorm(-2, 2) * truncation; None = N(0, 1)
-
     return truncated_noise(n, nz, truncation, seed=seed)
 
 
