@@ -89,7 +89,7 @@ def _backrefs():
 
 
 def test_backrefs_are_found():
-    assert any(mod == "dflib/toy.py" for mod, _ in _backrefs())
+    assert any(mod == "dflib/teach/toys.py" for mod, _ in _backrefs())
 
 
 @pytest.mark.parametrize("module,name", _backrefs(), ids=lambda v: v)

@@ -1,9 +1,11 @@
-"""Plotting for the notebook series, with one fixed colour language (after GAN Lab).
+"""Figures of the notebook series, with one fixed colour language (after GAN Lab).
 
 Real data is **green**, generated (fake) data is **purple**, gradients are **pink**, mismatched pairs are
 **orange**; D is drawn as a heat map from purple ("fake") through white to green ("real").
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``; functions that
-take ``ax`` draw into it and return its figure, so panels compose.
+take ``ax`` draw into it and return its figure, so panels compose. The figures of the toys (2-D GAN,
+losses against the logit, Dirac-GAN field and eigenvalues, D's surface, penalty curves) live here; image
+grids are in :mod:`dflib.teach.images`.
 
 Introduced in ``notebooks/01_gan_basics.ipynb``.
 """
@@ -16,6 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
+
+from .dirac import DiracConfig, dirac_field, dirac_field_autograd, dirac_trajectory
+from .loss_shapes import penalty_curve
 
 __all__ = [
     "COLORS",
@@ -32,8 +37,6 @@ __all__ = [
     "plot_eigenvalues",
     "plot_surface",
     "plot_penalty_curves",
-    "image_grid",
-    "tensor_to_image",
 ]
 
 COLORS: dict[str, str] = {
@@ -114,7 +117,7 @@ def plot_curves(x: np.ndarray, curves: Mapping[str, np.ndarray], ax=None, title:
 def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None, arrow_scale: float | None = None) -> Figure:
     """D's logit as a heat map (green = "real", purple = "fake"), real points, fakes and G's pink arrows.
 
-    ``snap`` is a :class:`dflib.toy.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
+    ``snap`` is a :class:`dflib.teach.toys.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
     ``heat``, ``extent`` and ``step``).
     """
     fig, ax = _axes(ax)
@@ -179,7 +182,7 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str]
 def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndarray) -> Figure:
     """Two panels: each loss's per-sample terms against the logit, and their derivatives.
 
-    ``curves[name]`` is the output of :func:`dflib.toy.logit_curves`. Solid = D on real, dashed = D on
+    ``curves[name]`` is the output of :func:`dflib.teach.loss_shapes.logit_curves`. Solid = D on real, dashed = D on
     fake, dotted = G on fake.
     """
     fig, (a, b) = new_figure(2, size=3.4)
@@ -231,14 +234,12 @@ def plot_dirac(cfg=None, method: str = "simultaneous", steps: int = 500, h: floa
                ax=None, title: str | None = None, lim: float = 2.0, grid: int = 10) -> Figure:
     """Dirac-GAN field (by autograd through ``dflib.losses`` by default) on a ``grid x grid`` lattice
     over ``[-lim, lim]^2`` with the gradient-descent trajectory from ``start``."""
-    from . import toy
-
-    cfg = cfg or toy.DiracConfig()
+    cfg = cfg or DiracConfig()
     v = np.linspace(-lim, lim, grid)
     th, ps = np.meshgrid(v, v)
-    f = toy.dirac_field_autograd if field == "autograd" else toy.dirac_field
+    f = dirac_field_autograd if field == "autograd" else dirac_field
     vt, vp = f(th, ps, cfg)
-    tr = toy.dirac_trajectory(cfg, start, steps, h, method, d_steps, field="closed")
+    tr = dirac_trajectory(cfg, start, steps, h, method, d_steps, field="closed")
     if title is None:
         pen = {"none": "", "r1": f" + R1 $\\gamma$={cfg.gamma:g}",
                "zero_gp": f" + {cfg.k:g}|$\\nabla$D|^{cfg.p:g}"}[cfg.penalty]
@@ -296,9 +297,7 @@ def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: 
 
 def plot_penalty_curves(k: float = 2.0, ps: Sequence[float] = (2, 4, 6), ax=None, lim: float = 1.6) -> Figure:
     """``k * n**p`` against the gradient norm ``n`` for several ``p``: large p ignores small gradients
-    and punishes large ones hard."""
-    from .toy import penalty_curve
-
+    and punishes large ones hard (the penalty term of MA-GP, paper Eq. 2)."""
     fig, ax = _axes(ax, size=3.6)
     n = np.linspace(0, lim, 200)
     for p, colour in zip(ps, ["#1b9e77", "#7570b3", "#e7298a", "#d95f02", "#666666"]):
@@ -308,39 +307,4 @@ def plot_penalty_curves(k: float = 2.0, ps: Sequence[float] = (2, 4, 6), ax=None
     ax.set_xlabel(r"gradient norm $\|\nabla D\|$")
     ax.set_ylabel(f"penalty (k = {k:g})")
     ax.legend(fontsize=8)
-    return fig
-
-
-def tensor_to_image(img) -> np.ndarray:
-    """``(3, H, W)`` or ``(1, H, W)`` tensor in [-1, 1] -> ``(H, W, 3)`` float array in [0, 1]."""
-    import torch
-
-    if not isinstance(img, torch.Tensor) or img.dim() != 3 or img.shape[0] not in (1, 3):
-        raise ValueError(f"expected a (C, H, W) tensor with C in (1, 3), got {getattr(img, 'shape', type(img))}")
-    x = img.detach().float().cpu()
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)
-    return ((x.clamp(-1, 1) + 1) / 2).permute(1, 2, 0).numpy()
-
-
-def image_grid(images, nrow: int = 8, titles: Sequence[str] | None = None, size: float = 1.0,
-               suptitle: str | None = None) -> Figure:
-    """A grid of images from a ``(B, C, H, W)`` tensor in [-1, 1] (values outside are clipped),
-    one axes per image so that ``titles`` (e.g. captions) can go on top."""
-    import torch
-
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ValueError(f"image_grid needs a (B, C, H, W) tensor in [-1, 1], got {getattr(images, 'shape', type(images))}")
-    b = images.shape[0]
-    ncols = min(nrow, b)
-    nrows = -(-b // ncols)
-    fig, axes = new_figure(ncols, nrows, size=size)
-    for i, ax in enumerate(axes):
-        ax.axis("off")
-        if i < b:
-            ax.imshow(tensor_to_image(images[i]), interpolation="nearest")
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=6)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
     return fig

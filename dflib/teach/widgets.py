@@ -1,16 +1,18 @@
-"""Interactive explorers for the notebooks, thin ipywidgets shells over pure functions of ``toy``/``viz``.
+"""Interactive explorers for the notebooks, thin ipywidgets shells over the pure functions of ``dflib.teach``.
 
 Every ``make_*_widget()`` returns a :class:`FigureApp` (an ``ipywidgets.VBox``) that renders once with its
 defaults when built, and re-renders when a control changes (sliders use ``continuous_update=False``).
 The figure is stored as PNG in an ``Output`` widget's ``outputs``, so the app also works headless (tests,
 nbconvert) and never needs ``%matplotlib widget``. Under ``DFGAN_FAST=1`` the default work is tiny.
+Each ``render_*`` function is the pure function behind one widget and can be called on its own.
 
-Introduced in ``notebooks/01_gan_basics.ipynb``.
+Introduced in ``notebooks/01_gan_basics.ipynb``; the sampling widget in ``notebooks/09_sampling_and_evaluation.ipynb``.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 from collections.abc import Callable, Mapping
 
@@ -18,9 +20,14 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+import torch
+from torch import nn
 
-from . import toy, viz
-from .runtime import pick
+from dflib.runtime import pick
+
+from . import conditional, dirac, loss_shapes, plots, toys
+from .common import PENALTIES
+from .images import plot_caption_rows
 
 __all__ = [
     "FigureApp",
@@ -30,6 +37,8 @@ __all__ = [
     "make_dirac_widget",
     "make_penalty_widget",
     "make_ma_gp_widget",
+    "render_samples",
+    "make_sampling_widget",
 ]
 
 
@@ -105,13 +114,13 @@ def _dropdown(options, value, desc):
 def render_toy_gan(dist: str, loss: str, lr_g: float, lr_d: float, steps: int, seed: int = 0) -> Figure:
     """Train the 2D toy for ``steps`` and show 4 snapshots plus the losses (the widget's pure function)."""
     every = max(1, steps // 3)
-    run = toy.train_toy(toy.ToyConfig(dist=dist, loss=loss, lr_g=lr_g, lr_d=lr_d, steps=steps,
-                                      snapshot_every=every, seed=seed, eval_every=every))
+    run = toys.train_toy(toys.ToyConfig(dist=dist, loss=loss, lr_g=lr_g, lr_d=lr_d, steps=steps,
+                                        snapshot_every=every, seed=seed, eval_every=every))
     snaps = run.snapshots[:3] + [run.snapshots[-1]] if len(run.snapshots) > 4 else run.snapshots
-    fig, axes = viz.new_figure(len(snaps) + 1, size=2.4)
+    fig, axes = plots.new_figure(len(snaps) + 1, size=2.4)
     for ax, s in zip(axes, snaps):
-        viz.plot_toy_state(s, ax=ax)
-    viz.plot_loss_curves(run.history, ax=axes[-1], smooth=max(1, steps // 50))
+        plots.plot_toy_state(s, ax=ax)
+    plots.plot_loss_curves(run.history, ax=axes[-1], smooth=max(1, steps // 50))
     return fig
 
 
@@ -119,7 +128,7 @@ def make_toy_gan_widget(steps: int | None = None) -> FigureApp:
     """Toy GAN explorer: distribution, loss, learning rates of G and D, number of steps."""
     steps = steps if steps is not None else pick(full=600, fast=20)
     controls = {
-        "dist": _dropdown(toy.TOY_DISTRIBUTIONS, "ring8", "data"),
+        "dist": _dropdown(toys.TOY_DISTRIBUTIONS, "ring8", "data"),
         "loss": _dropdown(["bce", "hinge", "wgan"], "hinge", "loss"),
         "lr_g": W.FloatLogSlider(value=1e-3, base=10, min=-5, max=-1.5, description="lr G",
                                  continuous_update=False),
@@ -131,10 +140,9 @@ def make_toy_gan_widget(steps: int | None = None) -> FigureApp:
 
 
 def render_losses(loss: str, lim: float) -> Figure:
+    """Per-sample loss terms and their derivatives against the logit over ``[-lim, lim]``."""
     t = np.linspace(-lim, lim, 121)
-    import torch
-
-    return viz.plot_logit_curves({loss: toy.logit_curves(loss, torch.as_tensor(t, dtype=torch.float32))}, t)
+    return plots.plot_logit_curves({loss: loss_shapes.logit_curves(loss, torch.as_tensor(t, dtype=torch.float32))}, t)
 
 
 def make_loss_widget() -> FigureApp:
@@ -148,8 +156,9 @@ def make_loss_widget() -> FigureApp:
 
 def render_dirac(loss: str, penalty: str, gamma: float, k: float, p: float, method: str, d_steps: int,
                  steps: int, h: float) -> Figure:
-    cfg = toy.DiracConfig(loss, penalty, gamma, k, p)
-    return viz.plot_dirac(cfg, method=method, steps=steps, h=h, d_steps=d_steps)
+    """The Dirac-GAN field and one gradient-descent trajectory for these settings."""
+    cfg = dirac.DiracConfig(loss, penalty, gamma, k, p)
+    return plots.plot_dirac(cfg, method=method, steps=steps, h=h, d_steps=d_steps)
 
 
 def make_dirac_widget(steps: int | None = None) -> FigureApp:
@@ -157,7 +166,7 @@ def make_dirac_widget(steps: int | None = None) -> FigureApp:
     steps = steps if steps is not None else pick(full=2000, fast=50)
     controls = {
         "loss": _dropdown(["hinge", "bce", "wgan"], "hinge", "loss"),
-        "penalty": _dropdown(toy.PENALTIES, "zero_gp", "penalty"),
+        "penalty": _dropdown(PENALTIES, "zero_gp", "penalty"),
         "gamma": _slider(W.FloatSlider, 1.0, 0.0, 4.0, 0.1, "R1 gamma"),
         "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),
         "p": _slider(W.FloatSlider, 6.0, 1.0, 8.0, 1.0, "p"),
@@ -171,9 +180,9 @@ def make_dirac_widget(steps: int | None = None) -> FigureApp:
 
 def render_penalty(k: float, p: float) -> Figure:
     """Left: ``k n^p`` against the norm; right: the Dirac-GAN with that penalty (hinge, simGD)."""
-    fig, (a, b) = viz.new_figure(2, size=3.2)
-    viz.plot_penalty_curves(k, sorted({2.0, float(p)}), ax=a)
-    viz.plot_dirac(toy.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, fast=50), ax=b)
+    fig, (a, b) = plots.new_figure(2, size=3.2)
+    plots.plot_penalty_curves(k, sorted({2.0, float(p)}), ax=a)
+    plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, fast=50), ax=b)
     return fig
 
 
@@ -188,25 +197,57 @@ def make_penalty_widget() -> FigureApp:
 
 def render_ma_gp(penalty: str, k: float, p: float, steps: int, kind: str = "logit") -> Figure:
     """Train the conditional toy critic with ``penalty`` and draw D over (x, e) with the data."""
-    import torch
-
-    run = toy.train_conditional_critic(toy.CondToyConfig(penalty=penalty, k=k, p=p, steps=steps))
-    xs, es, z = toy.conditional_surface(run.D, kind=kind)
+    run = conditional.train_conditional_critic(conditional.CondToyConfig(penalty=penalty, k=k, p=p, steps=steps))
+    xs, es, z = conditional.conditional_surface(run.D, kind=kind)
     gen = torch.Generator().manual_seed(1)
-    x, e = toy.sample_conditional(64, gen, slope=run.cfg.slope)
+    x, e = conditional.sample_conditional(64, gen, slope=run.cfg.slope)
     pts = {"real": torch.cat([x, e], 1).numpy(), "mismatch": torch.cat([x.roll(-1, 0), e], 1).numpy()}
-    return viz.plot_surface(xs, es, z, title=f"D(x, e), {penalty} (k={k:g}, p={p:g})", points=pts,
-                            xlabel="x (image)", ylabel="e (text)", diverging=kind == "logit", vmax=2.0)
+    return plots.plot_surface(xs, es, z, title=f"D(x, e), {penalty} (k={k:g}, p={p:g})", points=pts,
+                              xlabel="x (image)", ylabel="e (text)", diverging=kind == "logit", vmax=2.0)
 
 
 def make_ma_gp_widget(steps: int | None = None) -> FigureApp:
     """Conditional toy: which penalty (none / 0-GP on x / MA-GP on x and e), k, p, training steps."""
     steps = steps if steps is not None else pick(full=600, fast=20)
     controls = {
-        "penalty": _dropdown(["none", "zero_gp", "ma_gp"], "ma_gp", "penalty"),
+        "penalty": _dropdown(conditional.COND_PENALTIES, "ma_gp", "penalty"),
         "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),
         "p": _slider(W.FloatSlider, 6.0, 1.0, 8.0, 1.0, "p"),
         "steps": _slider(W.IntSlider, steps, 0, max(steps * 5, 20), max(1, steps // 20), "steps"),
         "kind": _dropdown(["logit", "real_loss", "fake_loss"], "logit", "surface"),
     }
     return FigureApp(controls, render_ma_gp, "MA-GP on the conditional toy")
+
+
+# --------------------------------------------------------------------------------------------------
+# Sampling a trained generator (notebook 09)
+# --------------------------------------------------------------------------------------------------
+
+
+def render_samples(netG: nn.Module, encoder: nn.Module, caption: str, seed: int = 0, truncation: float = 0.88,
+                   n: int = 8, size: float = 1.0) -> Figure:
+    """The sampling widget's pure function: ``n`` images for one caption from seeded truncated noise."""
+    from dflib.sample import generate  # here, not at the top: the toy widgets need nothing of the sampler
+
+    caption = caption.strip()
+    if not caption:
+        raise ValueError("type a caption (it is empty)")
+    images = generate(netG, encoder, [caption], n=n, truncation=truncation, seed=int(seed))
+    fig = plot_caption_rows(images.view(1, n, *images.shape[1:]), [caption], size=size)
+    fig.suptitle(f"seed {seed}, truncation {truncation:.2f}", fontsize=8, y=1.02)
+    return fig
+
+
+def make_sampling_widget(netG: nn.Module, encoder: nn.Module, caption: str = "a red circle", seed: int = 0,
+                         truncation: float = 0.88, n: int = 8):
+    """A caption text box, a seed slider and a truncation slider around :func:`render_samples`
+    (a :class:`FigureApp`; renders once with the defaults when built)."""
+    style = {"description_width": "initial"}
+    controls = {
+        "caption": W.Text(value=caption, description="caption", continuous_update=False, style=style,
+                          layout=W.Layout(width="320px")),
+        "seed": W.IntSlider(value=seed, min=0, max=99, description="seed", continuous_update=False, style=style),
+        "truncation": W.FloatSlider(value=truncation, min=0.0, max=2.0, step=0.04, description="truncation",
+                                    continuous_update=False, style=style),
+    }
+    return FigureApp(controls, functools.partial(render_samples, netG, encoder, n=n), title="prompt -> images")

@@ -1,13 +1,14 @@
-"""dflib.widgets: every make_*_widget() builds headless, renders with its defaults and reacts to changes."""
+"""dflib.teach.widgets: every make_*_widget() builds headless, renders with its defaults and reacts to changes."""
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from dflib import widgets  # noqa: E402
+from dflib.teach import widgets  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -40,3 +41,25 @@ def test_widget_shows_errors_instead_of_raising():
 
     app = widgets.FigureApp({"k": W.FloatSlider(value=1.0)}, boom)
     assert app.renders == 0 and "bad k" in app.status.value
+
+
+def test_render_samples_and_sampling_widget():
+    from dflib.models import NetG
+    from dflib.teach import affine_probe
+    from dflib.text import BagOfWordsEncoder
+
+    torch.manual_seed(0)
+    g = affine_probe.randomize_affines(NetG(ngf=4, z_dim=8, cond_dim=16, imsize=32))
+    enc = BagOfWordsEncoder(dim=16)
+    fig = widgets.render_samples(g, enc, "a red circle", seed=1, truncation=0.5, n=3)
+    assert len(fig.axes) == 3
+    plt.close(fig)
+    with pytest.raises(ValueError, match="empty"):
+        widgets.render_samples(g, enc, "   ")
+    app = widgets.make_sampling_widget(g, enc, n=2)
+    assert app.renders == 1 and app.last_png.startswith(b"\x89PNG")
+    app.controls["seed"].value = 5
+    app.controls["caption"].value = "a blue star"
+    assert app.renders == 3
+    app.controls["caption"].value = ""  # error is shown in the app, not raised
+    assert app.renders == 3 and "empty" in app.status.value

@@ -1,0 +1,45 @@
+"""Helpers that exist only for the notebooks: toys, figures, widgets, probes of the networks.
+
+The core of ``dflib`` never imports this package; it imports the core (downwards only).
+
+Toys of notebooks 01-04 (pure computation, on the real :mod:`dflib.losses`):
+
+* :mod:`~dflib.teach.common`: one-thread execution, argument checks, the toys' MLP
+* :mod:`~dflib.teach.toys`: the 2-D toy GAN (mixtures of Gaussians, training, snapshots)
+* :mod:`~dflib.teach.loss_shapes`: losses against the logit, the penalty ``k n^p`` against the norm
+* :mod:`~dflib.teach.dirac`: the Dirac-GAN (vector fields, trajectories, eigenvalues)
+* :mod:`~dflib.teach.conditional`: the conditional (x, e) toy of MA-GP
+
+Figures and interaction:
+
+* :mod:`~dflib.teach.plots`: the colour language and the toys' figures
+* :mod:`~dflib.teach.images`: image grids, caption rows, interpolation strips
+* :mod:`~dflib.teach.widgets`: ``FigureApp`` and the ``make_*_widget`` explorers
+
+Probes of the DF-GAN modules (notebooks 05-09):
+
+* :mod:`~dflib.teach.affine_probe`: Affine responses (gamma, beta) and per-channel transfer curves (05)
+* :mod:`~dflib.teach.fusion`: the fusion ablation variants and their short training runs (05)
+* :mod:`~dflib.teach.inspect_nets`: per-block tables, parameter budgets, unused parameters (06)
+* :mod:`~dflib.teach.text_probe`: sentence similarities, word features, retrieval figures (07)
+* :mod:`~dflib.teach.runs`: finding run folders and checkpoints, config diffs, progress figures (06, 08, 09)
+
+Import the modules you need, e.g. ``from dflib.teach import toys, plots, widgets``; this file imports
+none of them, so the toys do not pull in the trainer or the text encoders.
+"""
+
+__all__ = [
+    "common",
+    "toys",
+    "loss_shapes",
+    "dirac",
+    "conditional",
+    "plots",
+    "images",
+    "widgets",
+    "affine_probe",
+    "fusion",
+    "inspect_nets",
+    "text_probe",
+    "runs",
+]

@@ -1,0 +1,197 @@
+"""The Dirac-GAN (Mescheder et al., ICML 2018, Sec. 2): why unregularised GAN training circles, and what a
+zero-centred penalty on real data changes.
+
+G is a Dirac at ``theta``, real data sits at 0 and ``D(x) = psi * x``. This module gives the gradient-descent
+vector field ``(v_theta, v_psi) = (-dL_G/dtheta, -dL_D/dpsi)`` in closed form and, independently, by autograd
+through :mod:`dflib.losses`; simultaneous / alternating gradient-descent trajectories; and the eigenvalues
+of the field's Jacobian at the equilibrium against the R1 strength gamma. The penalty ``zero_gp`` is
+``k |grad_x D|^p`` at the real point, the image half of DF-GAN's MA-GP (paper Sec. 3.3.1, Eq. 2);
+for the Dirac-GAN ``grad_x D = psi``, so it is ``k |psi|^p`` (``2 psi^6`` with the paper's k = 2, p = 6).
+
+Introduced in ``notebooks/03_zero_centred_gp.ipynb``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dflib import losses as L
+
+from .common import PENALTIES, check_choice
+
+__all__ = [
+    "DiracConfig",
+    "dirac_field",
+    "dirac_field_autograd",
+    "dirac_trajectory",
+    "orbit_radius",
+    "dirac_jacobian",
+    "dirac_eigenvalues",
+    "dirac_eigenvalues_closed",
+    "critical_gamma",
+    "eigenvalues_vs_gamma",
+]
+
+
+@dataclass(frozen=True)
+class DiracConfig:
+    """Dirac-GAN set-up: G = Dirac at theta, real data at 0, ``D(x) = psi * x``.
+
+    ``penalty``: ``none``; ``r1`` (``gamma/2 psi^2``, i.e. R1 with the 1/2); ``zero_gp``
+    (``k |psi|^p``, DF-GAN's form, k = 2 and p = 6 by default). All evaluated at the real point x = 0.
+    """
+
+    loss: str = "hinge"
+    penalty: str = "none"
+    gamma: float = 1.0
+    k: float = 2.0
+    p: float = 6.0
+
+    def __post_init__(self) -> None:
+        check_choice("loss", self.loss, L.LOSSES)
+        check_choice("penalty", self.penalty, PENALTIES)
+
+
+def _sigmoid(t):
+    return 1.0 / (1.0 + np.exp(-t))
+
+
+def dirac_field(theta, psi, cfg: DiracConfig = DiracConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form gradient-descent field ``(v_theta, v_psi) = (-dL_G/dtheta, -dL_D/dpsi)``.
+
+    hinge: ``v_theta = psi``, ``v_psi = -theta * 1[1 + psi*theta > 0]``; wgan: ``(psi, -theta)``;
+    bce (non-saturating): ``(psi * sigmoid(-psi*theta), -theta * sigmoid(psi*theta))``.
+    Penalties add to ``v_psi``: r1 ``-gamma*psi``; zero_gp ``-k*p*|psi|^(p-1)*sign(psi)`` (``-12 psi^5``).
+    """
+    th = np.asarray(theta, dtype=np.float64)
+    ps = np.asarray(psi, dtype=np.float64)
+    t = ps * th
+    if cfg.loss == "hinge":
+        v_th, v_ps = ps * np.ones_like(th), -th * (1.0 + t > 0)
+    elif cfg.loss == "wgan":
+        v_th, v_ps = ps * np.ones_like(th), -th * np.ones_like(ps)
+    else:  # bce
+        v_th, v_ps = ps * _sigmoid(-t), -th * _sigmoid(t)
+    if cfg.penalty == "r1":
+        v_ps = v_ps - cfg.gamma * ps
+    elif cfg.penalty == "zero_gp":
+        v_ps = v_ps - cfg.k * cfg.p * np.abs(ps) ** (cfg.p - 1) * np.sign(ps)
+    return v_th, v_ps
+
+
+def dirac_field_autograd(theta, psi, cfg: DiracConfig = DiracConfig()) -> tuple[np.ndarray, np.ndarray]:
+    """The same field by autograd through ``dflib.losses`` (``LOSSES[cfg.loss]``, ``r1_penalty``,
+    ``zero_centred_gp``). All points are evaluated as one batch; each point's own gradient is
+    recovered by multiplying by the batch size (the losses take means)."""
+    shape = np.broadcast(np.asarray(theta), np.asarray(psi)).shape
+    th = torch.tensor(np.broadcast_to(theta, shape).reshape(-1), dtype=torch.float64, requires_grad=True)
+    ps = torch.tensor(np.broadcast_to(psi, shape).reshape(-1), dtype=torch.float64, requires_grad=True)
+    n = th.numel()
+    gl = L.LOSSES[cfg.loss]
+    x_real = torch.zeros(n, 1, dtype=torch.float64, requires_grad=True)
+    d_real = ps[:, None] * x_real  # D(x) = psi * x at the real point
+    d_fake = ps * th.detach()  # D sees a detached fake
+    d_loss = gl.d_loss(d_real.squeeze(1), d_fake)
+    (g_psi,) = torch.autograd.grad(d_loss, ps, retain_graph=True)
+    if cfg.penalty != "none":
+        pen = L.r1_penalty(d_real, x_real, cfg.gamma) if cfg.penalty == "r1" else L.zero_centred_gp(
+            d_real, x_real, cfg.k, cfg.p)
+        (g_pen,) = torch.autograd.grad(pen, ps)
+        # |grad| = sqrt(psi^2) has no derivative at psi = 0 (autograd gives nan); the penalty's is 0 there.
+        g_psi = g_psi + torch.where(ps == 0, torch.zeros_like(g_pen), g_pen)
+    g_loss = gl.g_loss(ps.detach() * th)
+    (g_th,) = torch.autograd.grad(g_loss, th)
+    return (-g_th * n).reshape(shape).numpy(), (-g_psi * n).reshape(shape).numpy()
+
+
+def _field_fn(field_name: str):
+    check_choice("field", field_name, ("closed", "autograd"))
+    return dirac_field if field_name == "closed" else dirac_field_autograd
+
+
+def dirac_trajectory(cfg: DiracConfig = DiracConfig(), start: tuple[float, float] = (1.0, 1.0),
+                     steps: int = 500, h: float = 0.05, method: str = "simultaneous", d_steps: int = 1,
+                     field: str = "closed") -> np.ndarray:
+    """Gradient-descent iterates ``(steps + 1, 2)`` of ``(theta, psi)`` with step size ``h``.
+
+    ``h = 0.05`` by default: the ``-12 psi^5`` term of ``2|grad D|^6`` is stiff, and from (1, 1) a step of
+    0.2 overshoots and diverges (the iterates are then ``nan``).
+
+    ``simultaneous``: both players step from the same point. ``alternating``: ``d_steps`` psi (D) steps,
+    then one theta (G) step that already sees the new psi.
+    """
+    check_choice("method", method, ("simultaneous", "alternating"))
+    f = _field_fn(field)
+    th, ps = float(start[0]), float(start[1])
+    out = np.empty((steps + 1, 2))
+    out[0] = th, ps
+    for i in range(1, steps + 1):
+        if method == "simultaneous":
+            v_th, v_ps = f(th, ps, cfg)
+            th, ps = th + h * float(v_th), ps + h * float(v_ps)
+        else:
+            for _ in range(d_steps):
+                ps = ps + h * float(f(th, ps, cfg)[1])
+            th = th + h * float(f(th, ps, cfg)[0])
+        if not (math.isfinite(th) and math.isfinite(ps)) or abs(th) > 1e6 or abs(ps) > 1e6:
+            out[i:] = np.nan  # diverged: keep the shape, mark the rest as missing
+            break
+        out[i] = th, ps
+    return out
+
+
+def orbit_radius(traj: np.ndarray, tail: float = 0.1) -> float:
+    """Mean distance to the equilibrium (0, 0) over the last ``tail`` fraction of a trajectory."""
+    n = max(1, int(len(traj) * tail))
+    return float(np.linalg.norm(traj[-n:], axis=1).mean())
+
+
+def dirac_jacobian(cfg: DiracConfig = DiracConfig(), point: tuple[float, float] = (0.0, 0.0),
+                   eps: float = 1e-5, field: str = "autograd") -> np.ndarray:
+    """Jacobian ``d(v_theta, v_psi)/d(theta, psi)`` at ``point`` by central differences of the field."""
+    f = _field_fn(field)
+    J = np.empty((2, 2))
+    for j in range(2):
+        dp = np.zeros(2)
+        dp[j] = eps
+        plus = np.array([float(v) for v in f(point[0] + dp[0], point[1] + dp[1], cfg)])
+        minus = np.array([float(v) for v in f(point[0] - dp[0], point[1] - dp[1], cfg)])
+        J[:, j] = (plus - minus) / (2 * eps)
+    return J
+
+
+def dirac_eigenvalues(cfg: DiracConfig = DiracConfig(), field: str = "autograd") -> np.ndarray:
+    """Eigenvalues (complex, sorted by imaginary part) of the field's Jacobian at the equilibrium."""
+    ev = np.linalg.eigvals(dirac_jacobian(cfg, field=field)).astype(complex)
+    return ev[np.argsort(ev.imag + 1e-9 * ev.real)]
+
+
+def _slope(loss: str) -> float:
+    # f'(0) of the loss at the equilibrium: 1/2 for the sigmoid (bce) losses, 1 for hinge and wgan.
+    return 0.5 if loss == "bce" else 1.0
+
+
+def dirac_eigenvalues_closed(cfg: DiracConfig = DiracConfig()) -> np.ndarray:
+    """Closed form: ``J = [[0, s], [-s, -c]]`` with ``s = f'(0)`` and linear damping ``c`` (gamma for r1,
+    ``2k`` for zero_gp with p = 2, 0 for p > 2), so ``lambda = (-c +- sqrt(c^2 - 4 s^2)) / 2``."""
+    s = _slope(cfg.loss)
+    c = {"none": 0.0, "r1": cfg.gamma, "zero_gp": 2 * cfg.k if cfg.p == 2 else 0.0}[cfg.penalty]
+    root = np.sqrt(complex(c * c - 4 * s * s))
+    ev = np.array([(-c - root) / 2, (-c + root) / 2], dtype=complex)
+    return ev[np.argsort(ev.imag + 1e-9 * ev.real)]
+
+
+def critical_gamma(loss: str = "hinge") -> float:
+    """R1 strength where the eigenvalues become real (fastest convergence): ``gamma = 2 f'(0)``."""
+    check_choice("loss", loss, L.LOSSES)
+    return 2 * _slope(loss)
+
+
+def eigenvalues_vs_gamma(gammas, loss: str = "hinge", field: str = "autograd") -> np.ndarray:
+    """``(len(gammas), 2)`` complex eigenvalues of the R1-regularised Dirac-GAN for each gamma."""
+    return np.stack([dirac_eigenvalues(DiracConfig(loss, "r1", float(g)), field) for g in gammas])
+

@@ -1,0 +1,48 @@
+"""Losses and penalties as functions of one number: a logit, or a gradient norm.
+
+:func:`logit_curves` draws each loss of ``dflib.losses.LOSSES`` per sample against D's logit, with its
+derivative by autograd through the library (DF-GAN's hinge loss: paper Sec. 3.2, Eq. 1);
+:func:`penalty_curve` is the zero-centred penalty ``k * |grad D|^p`` of MA-GP (paper Sec. 3.3.1, Eq. 2)
+against the gradient norm.
+
+Introduced in ``notebooks/02_hinge_loss.ipynb`` (logits) and ``notebooks/04_ma_gp.ipynb`` (k and p).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dflib import losses as L
+
+from .common import check_choice
+
+__all__ = ["logit_curves", "penalty_curve"]
+
+
+def logit_curves(loss: str, t: Tensor) -> dict[str, np.ndarray]:
+    """Per-sample loss terms of ``LOSSES[loss]`` as functions of a logit ``t``, and their derivatives.
+
+    Keys: ``d_real`` (D's loss on a real logit), ``d_fake`` (on a fake logit), ``g`` (G's loss on a fake
+    logit) and ``dd_real``, ``dd_fake``, ``dg`` their derivatives, all by autograd through the library.
+    D's loss is ``A(real) + B(fake)``; the split assumes ``A(0) = B(0)``, true for bce, wgan and hinge.
+    """
+    check_choice("loss", loss, L.LOSSES)
+    gl = L.LOSSES[loss]
+    zero = torch.zeros(1)
+    c = float(gl.d_loss(zero, zero)) / 2
+    out: dict[str, list[float]] = {key: [] for key in ("d_real", "d_fake", "g", "dd_real", "dd_fake", "dg")}
+    for v in t.tolist():
+        a = torch.tensor([v], requires_grad=True)
+        terms = {"d_real": gl.d_loss(a, zero) - c, "d_fake": gl.d_loss(zero, a) - c, "g": gl.g_loss(a)}
+        for key, val in terms.items():
+            (d,) = torch.autograd.grad(val, a)
+            out[key].append(float(val.detach()))
+            out["d" + key].append(float(d))
+    return {key: np.asarray(val) for key, val in out.items()}
+
+
+def penalty_curve(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:
+    """``k * n ** p``: how hard a zero-centred penalty hits a gradient of norm ``n``."""
+    return k * np.asarray(norms, dtype=np.float64) ** p

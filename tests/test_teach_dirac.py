@@ -1,0 +1,73 @@
+"""dflib.teach.dirac: closed forms of the Dirac-GAN, autograd fields through dflib.losses, eigenvalues."""
+
+import numpy as np
+import pytest
+
+from dflib.teach import dirac
+
+GRID = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 7))  # includes psi = 0 and theta = 0
+
+
+@pytest.mark.parametrize("loss", ["hinge", "bce", "wgan"])
+@pytest.mark.parametrize("penalty", ["none", "r1", "zero_gp"])
+def test_autograd_field_matches_closed_form(loss, penalty):
+    cfg = dirac.DiracConfig(loss, penalty, gamma=0.7, k=2.0, p=6.0)
+    a = dirac.dirac_field(*GRID, cfg)
+    b = dirac.dirac_field_autograd(*GRID, cfg)
+    assert np.isfinite(b[0]).all() and np.isfinite(b[1]).all()
+    np.testing.assert_allclose(b[0], a[0], atol=1e-9)
+    np.testing.assert_allclose(b[1], a[1], atol=1e-9)
+
+
+def test_hinge_closed_form_values():
+    th, ps = GRID
+    vt, vp = dirac.dirac_field(th, ps, dirac.DiracConfig("hinge"))
+    np.testing.assert_allclose(vt, ps)
+    np.testing.assert_allclose(vp, -th * (1 + ps * th > 0))
+    # outside the margin (1 + psi*theta <= 0) D gets no gradient from the fake
+    assert dirac.dirac_field(2.0, -1.0, dirac.DiracConfig("hinge"))[1] == 0.0
+
+
+def test_penalties_add_the_documented_terms():
+    th, ps = 0.3, 0.8
+    base = dirac.dirac_field_autograd(th, ps, dirac.DiracConfig("hinge"))[1]
+    r1 = dirac.dirac_field_autograd(th, ps, dirac.DiracConfig("hinge", "r1", gamma=1.5))[1]
+    gp = dirac.dirac_field_autograd(th, ps, dirac.DiracConfig("hinge", "zero_gp", k=2, p=6))[1]
+    assert r1 - base == pytest.approx(-1.5 * ps)
+    assert gp - base == pytest.approx(-12 * ps**5)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "bce"])
+@pytest.mark.parametrize("gamma", [0.0, 0.3, 1.0, 2.0, 3.0])
+def test_eigenvalues_match_closed_form(loss, gamma):
+    cfg = dirac.DiracConfig(loss, "r1", gamma)
+    np.testing.assert_allclose(dirac.dirac_eigenvalues(cfg), dirac.dirac_eigenvalues_closed(cfg), atol=1e-5)
+
+
+def test_eigenvalue_facts():
+    assert dirac.critical_gamma("bce") == 1.0 and dirac.critical_gamma("hinge") == 2.0
+    ev = dirac.dirac_eigenvalues(dirac.DiracConfig("hinge"))
+    np.testing.assert_allclose(ev, [-1j, 1j], atol=1e-6)  # pure rotation without a penalty
+    ev = dirac.dirac_eigenvalues(dirac.DiracConfig("hinge", "zero_gp", k=2, p=6))
+    np.testing.assert_allclose(ev.real, 0, atol=1e-6)  # p = 6 adds no linear damping
+    ev = dirac.dirac_eigenvalues(dirac.DiracConfig("hinge", "r1", gamma=2.0))
+    np.testing.assert_allclose(ev, [-1, -1], atol=2e-3)  # critical damping: a double real eigenvalue
+    eigs = dirac.eigenvalues_vs_gamma([0.5, 4.0], "hinge", field="closed")
+    assert eigs.shape == (2, 2) and (eigs.real < 0).all()
+
+
+def test_trajectories():
+    r1 = dirac.dirac_trajectory(dirac.DiracConfig("hinge", "r1", 1.0), steps=3000, h=0.05)
+    none = dirac.dirac_trajectory(dirac.DiracConfig("hinge"), steps=3000, h=0.05, method="alternating")
+    gp = dirac.dirac_trajectory(dirac.DiracConfig("hinge", "zero_gp"), steps=3000, h=0.05)
+    assert r1.shape == (3001, 2) and np.allclose(r1[0], [1, 1])
+    assert dirac.orbit_radius(r1) < 1e-3
+    assert 1.0 < dirac.orbit_radius(none) < 2.0
+    assert 0.1 < dirac.orbit_radius(gp) < 0.6
+    auto = dirac.dirac_trajectory(dirac.DiracConfig("hinge", "r1", 1.0), steps=50, h=0.05, field="autograd")
+    np.testing.assert_allclose(auto, r1[:51], atol=1e-10)
+
+
+def test_bad_names_raise():
+    with pytest.raises(ValueError, match="penalty"):
+        dirac.DiracConfig("hinge", "r2")

@@ -1,0 +1,124 @@
+"""dflib.teach.plots and images: every plotting function returns a Figure with the expected axes and never shows it."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from dflib.teach import dirac, images, loss_shapes, plots, toys  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_all(monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plotting functions must not call plt.show"))
+    yield
+    plt.close("all")
+
+
+def _n_axes(fig):
+    return len([ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"])
+
+
+def _snapshot(step=0):
+    run = toys.train_toy(toys.ToyConfig(steps=2, batch=8, snapshot_every=1, eval_every=1))
+    return run.snapshots
+
+
+def test_colors_follow_gan_lab_semantics():
+    for key in ("real", "fake", "gradient", "mismatch", "discriminator"):
+        assert key in plots.COLORS
+    r, g, b = matplotlib.colors.to_rgb(plots.COLORS["real"])
+    assert g > r and g > b  # green
+    r, g, b = matplotlib.colors.to_rgb(plots.COLORS["fake"])
+    assert r > g and b > g  # purple
+    r, g, b = matplotlib.colors.to_rgb(plots.COLORS["gradient"])
+    assert r > 0.8 and b > 0.4 and g < 0.4  # pink
+    assert plots.D_CMAP(0.0)[1] < plots.D_CMAP(1.0)[1]  # low D purple-ish, high D green-ish
+
+
+def test_toy_plots():
+    snaps = _snapshot()
+    fig = plots.plot_toy_state(snaps[0])
+    assert isinstance(fig, Figure) and _n_axes(fig) == 1
+    fig = plots.plot_toy_snapshots(snaps, ncols=2)
+    assert isinstance(fig, Figure) and _n_axes(fig) == 3
+    with pytest.raises(ValueError, match="snapshot_every"):
+        plots.plot_toy_snapshots([])
+
+
+def test_loss_curves_and_logit_curves():
+    fig = plots.plot_loss_curves({"d_loss": [1.0, 0.5, 0.4], "g_loss": [0.1, 0.3, 0.2]}, smooth=2)
+    assert _n_axes(fig) == 1 and len(fig.axes[0].lines) == 2
+    with pytest.raises(KeyError, match="available"):
+        plots.plot_loss_curves({"d_loss": [1.0]}, keys=("x",))
+    t = np.linspace(-2, 2, 9)
+    curves = {n: loss_shapes.logit_curves(n, torch.tensor(t, dtype=torch.float32)) for n in ("bce", "hinge")}
+    fig = plots.plot_logit_curves(curves, t)
+    assert _n_axes(fig) == 2 and len(fig.axes[0].lines) >= 6
+
+
+def test_dirac_and_eigen_plots():
+    fig = plots.plot_dirac(dirac.DiracConfig("hinge", "r1", 1.0), steps=20)
+    assert isinstance(fig, Figure) and _n_axes(fig) == 1
+    fig, axes = plots.new_figure(3, 2)
+    assert len(axes) == 6
+    for ax, m in zip(axes, ["simultaneous", "alternating"]):
+        assert plots.plot_dirac(method=m, steps=10, ax=ax) is fig
+    g = np.linspace(0, 4, 5)
+    fig = plots.plot_eigenvalues(g, dirac.eigenvalues_vs_gamma(g, field="closed"), dirac.critical_gamma("hinge"))
+    assert _n_axes(fig) == 2
+
+
+def test_surface_and_penalty_plots():
+    xs = np.linspace(-1, 1, 5)
+    z = np.outer(xs, xs)
+    fig = plots.plot_surface(xs, xs, z, points={"real": np.zeros((3, 2)), "mismatch": np.ones((2, 2))}, vmax=2)
+    assert _n_axes(fig) == 1
+    fig = plots.plot_surface(xs, xs, np.abs(z), diverging=False)
+    assert _n_axes(fig) == 1
+    fig = plots.plot_penalty_curves(2.0, (2, 6))
+    assert len(fig.axes[0].lines) == 3  # two curves + the n = 1 guide
+
+
+def test_image_grid():
+    imgs = torch.linspace(-1.5, 1.5, 5 * 3 * 4 * 4).reshape(5, 3, 4, 4)
+    fig = images.image_grid(imgs, nrow=3, titles=list("abcde"))
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
+    assert sum(len(ax.images) for ax in fig.axes) == 5
+    arr = images.tensor_to_image(imgs[0])
+    assert arr.shape == (4, 4, 3) and arr.min() == 0.0 and arr.max() <= 1.0
+    assert images.tensor_to_image(torch.ones(1, 2, 2)).shape == (2, 2, 3)
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
+        images.image_grid(torch.zeros(3, 4, 4))
+
+
+def test_points_and_curves():
+    fig = plots.plot_points({"real": np.zeros((4, 2)), "fake": np.ones((3, 2)), "other": -np.ones((2, 2))})
+    assert _n_axes(fig) == 1 and len(fig.axes[0].collections) == 3
+    fig = plots.plot_curves(np.arange(3), {"real": [1, 2, 3], "x": [3, 2, 1]}, logy=True)
+    assert len(fig.axes[0].lines) == 2
+
+
+def test_caption_rows_and_interpolation():
+    fig = images.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["one", "a very long caption " * 4])
+    assert fig.axes
+    with pytest.raises(ValueError, match="len\\(captions\\)"):
+        images.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["only one"])
+    images.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")
+    with pytest.raises(ValueError, match="rows of 3"):
+        images.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=3, left="a", right="b")
+
+
+def test_images_to_array_layout():
+    imgs = torch.stack([torch.full((3, 2, 2), v) for v in (-1.0, 1.0, 0.0)])
+    arr = images.images_to_array(imgs, nrow=2, pad=1)
+    assert arr.shape == (2 * 3 + 1, 2 * 3 + 1, 3)
+    assert (arr[1:3, 1:3] == 0).all() and (arr[1:3, 4:6] == 1).all() and np.allclose(arr[4:6, 1:3], 0.5)
+    assert (arr[0] == 1).all() and (arr[4:6, 4:6] == 1).all()  # padding and the empty slot stay white
+    with pytest.raises(ValueError):
+        images.images_to_array(torch.zeros(3, 2, 2), nrow=2)
