@@ -23,7 +23,7 @@ from dflib.data.shapes import (
 def test_item_structure_and_collate():
     ds = build_dataset("shapes", imsize=32, seed=3, length=8)
     it = ds[0]
-    assert set(it) == {"image", "tokens", "length", "caption", "key", "attrs"}
+    assert set(it) == {"image", "tokens", "length", "caption", "key", "attrs", "stated"}
     assert it["image"].shape == (3, 32, 32) and it["image"].dtype == torch.float32
     assert it["image"].min() >= -1 and it["image"].max() <= 1
     assert it["tokens"].shape == (18,) and it["tokens"].dtype == torch.int64
@@ -253,3 +253,180 @@ def test_jitter_zero_puts_every_centred_object_at_the_same_place():
     assert len(masks) > 1 and all(torch.equal(m, masks[0]) for m in masks)  # one template per shape
     with pytest.raises(ValueError, match="jitter"):
         ShapesDataset(imsize=32, jitter=9)
+
+
+# --------------------------------------------------------------------------------------------------
+# data with freedom: layout='spread', background lists, positions, captions that state some attributes
+# --------------------------------------------------------------------------------------------------
+FREE = dict(imsize=32, max_objects=1, layout="spread", object_scale=1.5, background=["gray", "black", "white"],
+            captions_per_image=4, state_size=0.5, state_position=0.5, state_background=0.5)
+
+
+def _digest(ds, n=30):
+    import hashlib
+
+    h = hashlib.sha256()
+    for i in range(n):
+        it = ds[i]
+        h.update(it["image"].numpy().tobytes())
+        h.update(it["caption"].encode())
+        h.update(it["tokens"].numpy().tobytes())
+        h.update(repr(sorted(it["attrs"].items())).encode())
+    return h.hexdigest()[:16]
+
+
+def test_original_options_keep_their_bytes():
+    # digests of the code before layout='spread' and the state_* options existed
+    assert _digest(ShapesDataset(imsize=32, seed=3, length=30)) == "8de0b99dc9c9b4c1"
+    preset = dict(max_objects=1, captions_per_image=3, layout="center", background="gray", object_scale=2.0,
+                  size="big", jitter=0)
+    assert _digest(ShapesDataset(imsize=32, seed=3, length=30, **preset)) == "fb840dcabf43b65a"
+    assert _digest(ShapesDataset(imsize=64, seed=3, length=30, background="black", size="small")) == "0fb8c238fea2d303"
+    assert len(shapes_vocab()) == 61  # the stated templates add no word
+
+
+def _mask(img, bg_rgb):
+    bg = torch.tensor(bg_rgb, dtype=torch.float32)[:, None, None] / 127.5 - 1.0
+    return (img - bg).abs().amax(0) > 0.5
+
+
+@pytest.mark.parametrize("scale,jitter", [(1.0, None), (1.5, None), (1.5, 0), (2.0, 0)])
+def test_spread_objects_lie_inside_on_their_lattice_point(scale, jitter):
+    from dflib.data.shapes import BACKGROUND_NAMES, BACKGROUND_RGB
+
+    ds = ShapesDataset(imsize=32, seed=1, max_objects=1, layout="spread", object_scale=scale, jitter=jitter,
+                       background="gray", length=120)
+    centres = ds.position_centres() * 32 - 0.5  # (9,2) pixel indices
+    j = 1 if jitter is None else jitter
+    step = centres[1, 1] - centres[0, 0]
+    assert step >= 2 * j + 2
+    for i in range(120):
+        s = ds.scene(i)
+        img = ds.image(i)
+        m = _mask(img, BACKGROUND_RGB[BACKGROUND_NAMES[s.background]])
+        assert not (m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any()), (i, s)  # wholly inside
+        row, col = divmod(s.position, 3)
+        cx = int((col + 0.5) * 32 / 3) + s.jitter[0]
+        cy = int((row + 0.5) * 32 / 3) + s.jitter[1]
+        assert abs(cy - centres[s.position, 0]) <= j and abs(cx - centres[s.position, 1]) <= j
+        # the pixel at the object's centre has the object's colour
+        np.testing.assert_allclose(((img[:, cy, cx] + 1) * 127.5).round().numpy(),
+                                   COLOR_RGB[COLOR_NAMES[s.color]], atol=0.5)
+        if s.shape in (0, 1):  # circle, square: the mask is centred on the lattice point + shift
+            ys, xs = torch.nonzero(m, as_tuple=True)
+            assert abs(ys.float().mean() - cy) < 0.51 and abs(xs.float().mean() - cx) < 0.51
+    with pytest.raises(ValueError, match="no room"):
+        ShapesDataset(imsize=32, max_objects=1, layout="spread", object_scale=2.0, jitter=3)
+    with pytest.raises(ValueError, match="max_objects=1"):
+        ShapesDataset(layout="spread", max_objects=2)
+
+
+def test_stated_captions_parse_back_to_the_rendered_attributes():
+    from dflib.data.shapes import CAPTION_ATTRIBUTES
+
+    ds = ShapesDataset(seed=2, length=400, **FREE)
+    vocab = shapes_vocab()
+    seen = set()
+    for i in range(len(ds)):
+        attrs = ds.scene(i).attrs()
+        plan = ds.statement_plan(i)
+        for k in range(ds.captions_per_image):
+            it = ds.item(i, k)
+            cap, stated = it["caption"], it["stated"]
+            assert stated == plan[k] and stated["color"] and stated["shape"]
+            parsed = parse_caption(cap)
+            assert {a for a in CAPTION_ATTRIBUTES if a in parsed} == {a for a, v in stated.items() if v}, cap
+            for a, v in parsed.items():
+                assert attrs[a] == v, (cap, a, v, attrs)
+            assert it["attrs"] == attrs
+            ids = vocab.encode(cap, warn=False)
+            assert len(ids) == len(vocab.tokenize(cap))  # no unknown word
+            seen.add(tuple(stated[a] for a in ("size", "position", "background")))
+    assert len(seen) == 8  # every combination of stated / open occurs
+
+
+@pytest.mark.parametrize("k,p", [(4, (0.5, 0.25, 0.75)), (5, (0.0, 1.0, 0.4)), (1, (1.0, 0.0, 1.0))])
+def test_fraction_of_captions_stating_an_attribute_equals_the_option(k, p):
+    opts = {**FREE, "captions_per_image": k, "state_size": p[0], "state_position": p[1], "state_background": p[2]}
+    ds = ShapesDataset(seed=0, length=300, **opts)
+    want = dict(zip(("size", "position", "background"), p))
+    for i in range(300):
+        plan = ds.statement_plan(i)
+        for a, frac in want.items():
+            assert sum(s[a] for s in plan) == round(frac * k)  # exact per image when frac * k is whole
+    # not whole: rounded at random, right on average, independent of the attribute's value
+    ds = ShapesDataset(seed=0, length=3000, **{**FREE, "captions_per_image": 3, "state_position": 0.5})
+    counts = np.array([[sum(s[a] for s in ds.statement_plan(i)) for a in ("size", "position")] for i in range(3000)])
+    assert set(np.unique(counts)) == {1, 2}
+    assert np.abs(counts.mean(0) / 3 - 0.5).max() < 0.02  # sd of the mean ~0.003
+    small = np.array([ds.scene(i).size == 0 for i in range(3000)])
+    assert abs(counts[small, 0].mean() - counts[~small, 0].mean()) < 0.1
+
+
+def test_background_lists_positions_and_the_allowed_values():
+    from dflib.data.shapes import BACKGROUND_NAMES
+
+    ds = ShapesDataset(imsize=32, seed=4, max_objects=1, layout="spread", background=["gray", "black"],
+                       positions=["left", "center", "right"], size="big", length=600)
+    gray, black = BACKGROUND_NAMES.index("gray"), BACKGROUND_NAMES.index("black")
+    scenes = [ds.scene(i) for i in range(600)]
+    assert {s.background for s in scenes} == {gray, black}
+    assert {s.position for s in scenes} == {3, 4, 5} and {s.size for s in scenes} == {1}
+    assert all(s.color != s.background for s in scenes)
+    assert {s.color for s in scenes} == set(range(len(COLOR_NAMES)))  # black objects go on gray
+    assert ds.allowed("position") == (3, 4, 5) and ds.allowed("background") == (black, gray)
+    assert ds.free_attributes() == ("color", "shape", "position", "background")
+    assert ShapesDataset(layout="spread", max_objects=1, positions=["top_left", 8, "centre"]).positions == (0, 8, 4)
+    assert ShapesDataset(max_objects=1, background=["gray"]).background == "gray"
+    with pytest.raises(ValueError, match="unknown position"):
+        ShapesDataset(layout="spread", max_objects=1, positions=["upstairs"])
+    with pytest.raises(ValueError, match="background"):
+        ShapesDataset(max_objects=1, background=["gray", "pink"])
+    with pytest.raises(ValueError, match="max_objects=1"):
+        ShapesDataset(background=["gray", "black"], max_objects=2)
+    with pytest.raises(ValueError, match="state_size"):
+        ShapesDataset(max_objects=1, state_size=1.5)
+    with pytest.raises(ValueError, match="max_objects=1"):
+        ShapesDataset(max_objects=2, state_position=0.5)
+
+
+def test_sample_scene_is_the_data_distribution_with_stated_attributes_fixed():
+    import random
+
+    ds = ShapesDataset(seed=7, length=6000, **FREE)
+    r = random.Random(0)
+    fixed = {"color": COLOR_NAMES.index("white"), "shape": 2}
+    draws = [ds.sample_scene(r, fixed) for _ in range(3000)]
+    assert all(s.color == fixed["color"] and s.shape == 2 for s in draws)
+    pos = np.bincount([s.position for s in draws], minlength=9) / 3000
+    assert np.abs(pos - 1 / 9).max() < 0.03
+    bg = np.bincount([s.background for s in draws], minlength=9) / 3000
+    assert bg[COLOR_NAMES.index("white")] == 0 and abs(bg[8] - 0.5) < 0.04 and abs(bg[7] - 0.5) < 0.04
+    # the unconditional draws match the dataset's items (same process): colour / background frequencies
+    items = [ds.scene(i) for i in range(6000)]
+    free = [ds.sample_scene(r) for _ in range(6000)]
+    for attr, m in (("color", 8), ("background", 9), ("size", 2)):
+        a = np.bincount([getattr(s, attr) for s in items], minlength=m) / 6000
+        b = np.bincount([getattr(s, attr) for s in free], minlength=m) / 6000
+        assert np.abs(a - b).max() < 0.03, attr
+    # P(colour | background) ∝ P(background | colour) = 1 / #(backgrounds other than the colour): given a black
+    # background, white objects (2 other backgrounds) weigh 1/2 and the 6 others (3 other backgrounds) 1/3 each
+    only_bg = [ds.sample_scene(r, {"background": COLOR_NAMES.index("black")}) for _ in range(3000)]
+    col = np.bincount([s.color for s in only_bg], minlength=8) / 3000
+    want = np.array([1 / 3] * 6 + [1 / 2, 0]) / (6 / 3 + 1 / 2)
+    assert col[7] == 0 and np.abs(col - want).max() < 0.025
+    with pytest.raises(ValueError, match="never occurs"):
+        ds.sample_scene(r, {"background": COLOR_NAMES.index("red")})
+    with pytest.raises(ValueError, match="never equals"):
+        ds.sample_scene(r, {"color": 7, "background": 7})
+
+
+def test_free_data_is_cheap_to_render():
+    import time
+
+    ds = ShapesDataset(seed=0, length=2000, **FREE)
+    _ = ds[0]
+    t = time.perf_counter()
+    for i in range(400):
+        ds[i]
+    assert (time.perf_counter() - t) / 400 < 5e-3  # ~0.2 ms per item measured on the 2-core build machine
