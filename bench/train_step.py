@@ -1,4 +1,4 @@
-"""Benchmark the full DF-GAN training step (spec Sec. 4.1: D step with MA-GP every step + G step).
+"""Benchmark the full DF-GAN training step (docs/official_behaviour.md §8: D step with MA-GP every step + G step).
 
 Reports seconds per step, images per second and peak memory (CUDA ``max_memory_allocated``; on the CPU
 the process's peak resident set size) for the birds-256 settings (256 px, nf 32, z 100, cond 256,

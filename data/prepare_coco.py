@@ -1,4 +1,4 @@
-"""Prepare COCO-2014 in the official DF-GAN layout (spec §4.6) and check it.
+"""Prepare COCO-2014 in the official DF-GAN layout (docs/official_behaviour.md §12.1) and check it.
 
     python data/prepare_coco.py --check
     python data/prepare_coco.py --download                    # train2014.zip 13 GB + val2014.zip 6 GB

@@ -1,4 +1,4 @@
-"""Prepare CUB-200-2011 in the official DF-GAN layout (spec §4.6) and check it.
+"""Prepare CUB-200-2011 in the official DF-GAN layout (docs/official_behaviour.md §12.1) and check it.
 
     python data/prepare_cub.py --check                        # only report what is missing
     python data/prepare_cub.py --download                     # images from Caltech DATA (1.1 GB)

@@ -1,4 +1,4 @@
-"""Loading checkpoints in the official DF-GAN layout (spec section 7), built here from random weights."""
+"""Loading checkpoints in the official DF-GAN layout (docs/official_behaviour.md §11), built from random weights."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Official CUB / COCO layout (spec §4.6) on a tiny generated fixture."""
+"""Official CUB / COCO layout (docs/official_behaviour.md §12) on a tiny generated fixture."""
 
 import os
 import pickle

@@ -1,4 +1,4 @@
-"""Tokeniser, vocabulary, 18-token rule and the restricted unpickler (spec §4.6)."""
+"""Tokeniser, vocabulary, 18-token rule and the restricted unpickler (docs/official_behaviour.md §12.3–§12.4)."""
 
 import pickle
 

@@ -1,4 +1,6 @@
-"""NetG / NetD / NetC against the specification: parameter counts, state-dict keys, init, forward maths."""
+"""NetG / NetD / NetC against the official code: parameter counts, state-dict keys, init, forward maths.
+
+What is checked is stated in docs/official_behaviour.md §3–§5 (networks) and §11 (keys)."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ def test_unsupported_sizes_raise_clear_error(bad):
 
 
 def _expected_g_keys(nf=32, imsize=256, nz=100, cond=256):
-    """Spec section 7, written out independently of the module code."""
+    """The official key layout (docs/official_behaviour.md §11), written out apart from the module code."""
     keys = {"fc.weight": (nf * 128, nz), "fc.bias": (nf * 128,)}
     for i, (cin, cout) in enumerate(g_channel_pairs(nf, imsize)):
         p = f"GBlocks.{i}."
@@ -81,7 +83,7 @@ def _shapes(module):
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def test_state_dict_keys_and_shapes_match_spec_section_7():
+def test_state_dict_keys_and_shapes_match_the_official_layout():
     g, d, c = NetG(), NetD(), NetC()
     assert _shapes(g) == _expected_g_keys()
     assert len(g.state_dict()) == 226
@@ -122,7 +124,7 @@ def test_gblock_shortcut_only_when_channels_change():
 
 
 # ------------------------------------------------------------------------------------------------
-# An independent functional forward written from the spec (sections 1-2), fed the module's weights.
+# An independent functional forward written from docs/official_behaviour.md §3–§5, fed the module's weights.
 # ------------------------------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""DAMSM BiLSTM text encoder, losses and pretraining (dflib.text.damsm; spec Sec. 5.1, 5.2)."""
+"""DAMSM BiLSTM text encoder, losses and pretraining (dflib.text.damsm; docs/official_behaviour.md §13–§14)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DAMSM Inception-v3 image encoder (dflib.text.damsm.InceptionImageEncoder; spec Sec. 5.1, 5.2).
+"""DAMSM Inception-v3 image encoder (dflib.text.damsm.InceptionImageEncoder; docs/official_behaviour.md §13–§14).
 
 Built with random weights (nothing is downloaded); one 299x299 forward at batch 1 checks the shapes.
 """

@@ -1,4 +1,4 @@
-"""Offline MiniLM sentence encoder (dflib.text.minilm; notebook_practice.md Sec. 7.4)."""
+"""Offline MiniLM sentence encoder (dflib.text.minilm; the packaged all-MiniLM-L6-v2, see the README's Credits)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The DF-GAN training step against a hand-written reference (spec Sec. 3, 4.1, 4.2) on tiny networks."""
+"""The DF-GAN training step against a hand-written reference on tiny networks.
+
+Paper Sec. 3.2 (Eq. 1) and Sec. 3.3.1 (Eq. 2); the order and weights as coded: docs/official_behaviour.md §6–§9."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ class ManualAdam:
 
 
 def reference_step(G, D, C, optG, optD, images, sent, noise):
-    """Spec Sec. 4.1 written out: D loss = real + (fake + mismatch)/2 + 2 mean ||[gx; gs]||^6, then G."""
+    """docs/official_behaviour.md §8: D loss = real + (fake + mismatch)/2 + 2 mean ||[gx; gs]||^6, then G."""
     x = images.clone().requires_grad_(True)
     s = sent.clone().requires_grad_(True)
     feats = D(x)
