@@ -1,4 +1,4 @@
-"""dflib.teach.plots and images: every plotting function returns a Figure with the expected axes and never shows it."""
+"""dflib.teach.plots and image_grids: every plotting function returns a Figure with the expected axes and never shows it."""
 
 import matplotlib
 
@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dflib.teach import dirac, images, loss_shapes, plots, toys  # noqa: E402
+from dflib.teach import dirac, image_grids, loss_shapes, plots, toys  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -87,14 +87,14 @@ def test_surface_and_penalty_plots():
 
 def test_image_grid():
     imgs = torch.linspace(-1.5, 1.5, 5 * 3 * 4 * 4).reshape(5, 3, 4, 4)
-    fig = images.image_grid(imgs, nrow=3, titles=list("abcde"))
+    fig = image_grids.image_grid(imgs, nrow=3, titles=list("abcde"))
     assert isinstance(fig, Figure) and len(fig.axes) == 6
     assert sum(len(ax.images) for ax in fig.axes) == 5
-    arr = images.tensor_to_image(imgs[0])
+    arr = image_grids.tensor_to_image(imgs[0])
     assert arr.shape == (4, 4, 3) and arr.min() == 0.0 and arr.max() <= 1.0
-    assert images.tensor_to_image(torch.ones(1, 2, 2)).shape == (2, 2, 3)
+    assert image_grids.tensor_to_image(torch.ones(1, 2, 2)).shape == (2, 2, 3)
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
-        images.image_grid(torch.zeros(3, 4, 4))
+        image_grids.image_grid(torch.zeros(3, 4, 4))
 
 
 def test_points_and_curves():
@@ -105,20 +105,20 @@ def test_points_and_curves():
 
 
 def test_caption_rows_and_interpolation():
-    fig = images.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["one", "a very long caption " * 4])
+    fig = image_grids.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["one", "a very long caption " * 4])
     assert fig.axes
     with pytest.raises(ValueError, match="len\\(captions\\)"):
-        images.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["only one"])
-    images.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")
+        image_grids.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["only one"])
+    image_grids.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")
     with pytest.raises(ValueError, match="rows of 3"):
-        images.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=3, left="a", right="b")
+        image_grids.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=3, left="a", right="b")
 
 
 def test_images_to_array_layout():
     imgs = torch.stack([torch.full((3, 2, 2), v) for v in (-1.0, 1.0, 0.0)])
-    arr = images.images_to_array(imgs, nrow=2, pad=1)
+    arr = image_grids.images_to_array(imgs, nrow=2, pad=1)
     assert arr.shape == (2 * 3 + 1, 2 * 3 + 1, 3)
     assert (arr[1:3, 1:3] == 0).all() and (arr[1:3, 4:6] == 1).all() and np.allclose(arr[4:6, 1:3], 0.5)
     assert (arr[0] == 1).all() and (arr[4:6, 4:6] == 1).all()  # padding and the empty slot stay white
     with pytest.raises(ValueError):
-        images.images_to_array(torch.zeros(3, 2, 2), nrow=2)
+        image_grids.images_to_array(torch.zeros(3, 2, 2), nrow=2)

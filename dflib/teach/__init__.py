@@ -13,7 +13,7 @@ Toys of notebooks 01-04 (pure computation, on the real :mod:`dflib.losses`):
 Figures and interaction:
 
 * :mod:`~dflib.teach.plots`: the colour language and the toys' figures
-* :mod:`~dflib.teach.images`: image grids, caption rows, interpolation strips
+* :mod:`~dflib.teach.image_grids`: image grids, caption rows, interpolation strips
 * :mod:`~dflib.teach.widgets`: ``FigureApp`` and the ``make_*_widget`` explorers
 
 Probes of the DF-GAN modules (notebooks 05-09):
@@ -35,7 +35,7 @@ __all__ = [
     "dirac",
     "conditional",
     "plots",
-    "images",
+    "image_grids",
     "widgets",
     "affine_probe",
     "fusion",

@@ -5,7 +5,7 @@ Real data is **green**, generated (fake) data is **purple**, gradients are **pin
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``; functions that
 take ``ax`` draw into it and return its figure, so panels compose. The figures of the toys (2-D GAN,
 losses against the logit, Dirac-GAN field and eigenvalues, D's surface, penalty curves) live here; image
-grids are in :mod:`dflib.teach.images`.
+grids are in :mod:`dflib.teach.image_grids`.
 
 Introduced in ``notebooks/01_gan_basics.ipynb``.
 """

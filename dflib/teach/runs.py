@@ -18,7 +18,7 @@ from torch import Tensor
 
 from dflib.checkpoint import latest_checkpoint
 
-from .images import images_to_array
+from .image_grids import images_to_array
 from .plots import COLORS
 
 __all__ = ["find_run", "find_official_checkpoint", "config_diff", "plot_training_progress"]

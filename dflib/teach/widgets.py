@@ -27,7 +27,7 @@ from dflib.runtime import pick
 
 from . import conditional, dirac, loss_shapes, plots, toys
 from .common import PENALTIES
-from .images import plot_caption_rows
+from .image_grids import plot_caption_rows
 
 __all__ = [
     "FigureApp",
