@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dflib.config import get_preset  # noqa: E402
 from dflib.data import build_dataset, collate  # noqa: E402
 from dflib.fast import build_fast_step, resolve_fast  # noqa: E402
-from dflib.train import Nets, losses_to_floats  # noqa: E402
+from dflib.step import Nets, losses_to_floats  # noqa: E402
 
 
 def _setup(cfg, opts, device):

@@ -1,21 +1,33 @@
-"""dflib: DF-GAN (Tao et al., CVPR 2022) re-implemented from its specification, for learning and research."""
+"""dflib: DF-GAN (Tao et al., CVPR 2022; arXiv 2008.05865v4) re-implemented for learning and research.
 
-import os as _os
+The package is layered; every module imports only from the layers above it in this list
+(``tests/test_layers.py`` checks it, function-local imports included):
 
-# OpenMP worker threads that spin while waiting slow a busy CPU down 10-50x (measured on 2 cores with two
-# processes): let them sleep unless the user chose otherwise. Read when torch initialises OpenMP.
-_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    runtime, weights                 seeds and devices; strict loading of weights         (no dflib imports)
+    models, losses, noise            the networks, the losses, noise                     (no dflib imports)
+    config                           ModelConfig, TrainConfig, presets (plain data)
+    data/, text/                     datasets and their order; text encoders
+    step, distributed                one training iteration; several GPUs
+    fast/, checkpoint                speed wrappers around the step; checkpoint files
+    train, sample, metrics/          the Trainer; sampling; FID, attributes, diversity
+    cli/                             python -m dflib train | sample | evaluate | pretrain
+    teach/                           helpers of the notebooks only (never imported by the core)
 
-from .config import ModelConfig, build_models  # noqa: E402
-from .losses import hinge_d_loss, hinge_g_loss, ma_gp, r1_penalty, roll_mismatch  # noqa: E402
-from .models import NetC, NetD, NetG, count_parameters  # noqa: E402
-from .runtime import is_fast, pick, seed_everything, setup_notebook  # noqa: E402
+The names below are the small public API the notebooks use; everything else is imported from its module.
+"""
+
+from .config import ModelConfig, TrainConfig, build_models, get_preset
+from .losses import hinge_d_loss, hinge_g_loss, ma_gp, r1_penalty, roll_mismatch
+from .models import NetC, NetD, NetG, count_parameters
+from .runtime import is_fast, pick, seed_everything, setup_notebook
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ModelConfig",
+    "TrainConfig",
     "build_models",
+    "get_preset",
     "NetG",
     "NetD",
     "NetC",

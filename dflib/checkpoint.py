@@ -1,4 +1,4 @@
-"""Checkpoints: loading the official DF-GAN ``state_epoch_*.pth`` files (spec Sec. 7).
+"""Checkpoints: the official DF-GAN ``state_epoch_*.pth`` files and dflib's resumable training checkpoints.
 
 The official file is ``{'model': {'netG', 'netD', 'netC'}, 'optimizers': {...}, 'epoch'}``; keys may carry
 the ``module.`` prefix of a DistributedDataParallel wrapper. Files are always read with
@@ -19,91 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig, build_models
+from .weights import CheckpointMismatchError, describe_state_dict, load_state_dict_strict, strip_module_prefix, unwrap
 
 __all__ = [
-    "CheckpointMismatchError",
-    "strip_module_prefix",
-    "describe_state_dict",
-    "state_dict_mismatch",
-    "load_state_dict_strict",
     "infer_model_config",
     "load_official_checkpoint",
     "nets_from_official",
 ]
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A state dict does not fit a network; the message lists missing, unexpected and mis-shaped keys."""
-
-
-def strip_module_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Remove the ``module.`` prefix that DistributedDataParallel adds, if every key carries it."""
-    keys = list(state)
-    if keys and all(k.startswith("module.") for k in keys):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
-def describe_state_dict(state: Mapping[str, Tensor]) -> str:
-    """A one-line guess of what a state dict is (2022 DF-GAN, 2020 v1 DF-GAN, DAMSM encoder, ...)."""
-    keys = set(strip_module_prefix(state))
-    if any(k.startswith("COND_DNET.") for k in keys):
-        return "a v1 (2020) DF-GAN discriminator checkpoint (netD_%03d.pth); it cannot be loaded into the 2022 NetD/NetC"
-    if any(k.startswith("block0.") for k in keys) or any(".affine3." in k for k in keys):
-        return (
-            "a v1 (2020) DF-GAN generator checkpoint (netG_%03d.pth): its blocks have four separate Affines "
-            "on the 256-d sentence only; it cannot be loaded into the 2022 networks"
-        )
-    if any(k.startswith("GBlocks.") for k in keys) or "to_rgb.1.weight" in keys:
-        return "a 2022 (CVPR) DF-GAN generator (NetG) state dict"
-    if any(k.startswith("DBlocks.") for k in keys):
-        return "a 2022 (CVPR) DF-GAN discriminator (NetD) state dict"
-    if any(k.startswith("joint_conv.") for k in keys):
-        return "a 2022 (CVPR) DF-GAN conditional head (NetC) state dict"
-    if "encoder.weight" in keys and any(k.startswith("rnn.") for k in keys):
-        return "a DAMSM text encoder state dict (text_encoder*.pth)"
-    if any(k.startswith(("Conv2d_1a_3x3", "emb_features", "emb_cnn_code")) for k in keys):
-        return "a DAMSM image encoder state dict (image_encoder*.pth)"
-    return "an unrecognised state dict"
-
-
-def state_dict_mismatch(module: nn.Module, state: Mapping[str, Tensor], what: str = "network", hint: str = "") -> str | None:
-    """``None`` if ``state`` fits ``module`` strictly, else a message naming the missing, unexpected and
-    mis-shaped keys, what the file looks like, and ``hint`` (what to check)."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    misshaped = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if not (missing or unexpected or misshaped):
-        return None
-
-    def _fmt(items: list[str]) -> str:
-        shown = ", ".join(items[:8])
-        return shown + (f", ... ({len(items)} in all)" if len(items) > 8 else "") if items else "none"
-
-    msg = (
-        f"the {what} weights do not fit {type(module).__name__}: this looks like {describe_state_dict(state)}.\n"
-        f"  missing keys: {_fmt(missing)}\n"
-        f"  unexpected keys: {_fmt(unexpected)}\n"
-        f"  mis-shaped keys: {_fmt(misshaped)}"
-    )
-    return msg + (f"\n{hint}" if hint else "")
-
-
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name: str = "network") -> None:
-    """Strict ``load_state_dict`` (``module.`` prefix removed) with an error from :func:`state_dict_mismatch`."""
-    state = strip_module_prefix(state)
-    msg = state_dict_mismatch(
-        module, state, name,
-        "Check the image size, nf and cond_dim of the model you built (ModelConfig) against the file.",
-    )
-    if msg:
-        raise CheckpointMismatchError(msg)
-    module.load_state_dict(state, strict=True)
 
 
 def infer_model_config(netG_state: Mapping[str, Tensor], netD_state: Mapping[str, Tensor] | None = None) -> ModelConfig:
@@ -181,7 +103,7 @@ def nets_from_official(
 
 
 # --------------------------------------------------------------------------------------------------
-# Training checkpoints: atomic save, keep the last k, exact resume (spec Sec. 4.5 + this project)
+# Training checkpoints: atomic save, keep the last k, exact resume (docs/official_behaviour.md §11 + this project)
 # --------------------------------------------------------------------------------------------------
 
 __all__ += [
@@ -268,10 +190,6 @@ def set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Gener
             g.set_state(state["generators"][k].cpu())
 
 
-def _unwrap(net: nn.Module) -> nn.Module:
-    return net.module if hasattr(net, "module") else net
-
-
 def save_training_checkpoint(
     folder: str | Path,
     *,
@@ -300,9 +218,9 @@ def save_training_checkpoint(
     """
     payload = {
         "model": {
-            "netG": _unwrap(netG).state_dict(),
-            "netD": _unwrap(netD).state_dict(),
-            "netC": _unwrap(netC).state_dict(),
+            "netG": unwrap(netG).state_dict(),
+            "netD": unwrap(netD).state_dict(),
+            "netC": unwrap(netC).state_dict(),
         },
         "optimizers": {"optimizer_G": optimizer_G.state_dict(), "optimizer_D": optimizer_D.state_dict()},
         "epoch": int(epoch),
@@ -311,7 +229,7 @@ def save_training_checkpoint(
         "vocab": dict(vocab) if vocab is not None else None,
         "data_state": dict(data_state) if data_state is not None else None,
         "rng": dict(rng) if rng is not None else None,
-        "ema_G": _unwrap(ema_G).state_dict() if ema_G is not None else None,
+        "ema_G": unwrap(ema_G).state_dict() if ema_G is not None else None,
         "extra": dict(extra) if extra is not None else None,
         "format": "dflib-train-1",
     }

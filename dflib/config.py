@@ -10,6 +10,8 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
+from .models import NetC, NetD, NetG
+
 __all__ = [
     "ModelConfig",
     "MODEL_PRESETS",
@@ -20,6 +22,8 @@ __all__ = [
     "get_preset",
     "apply_overrides",
     "config_from_dict",
+    "RESUME_FIELDS",
+    "config_for_resume",
 ]
 
 
@@ -42,8 +46,6 @@ class ModelConfig:
 
 def build_models(cfg: ModelConfig):
     """Fresh ``(netG, netD, netC)`` for a model configuration."""
-    from .models import NetC, NetD, NetG
-
     netG = NetG(cfg.ngf, cfg.z_dim, cfg.cond_dim, cfg.imsize, cfg.ch_size)
     netD = NetD(cfg.ndf, cfg.imsize, cfg.ch_size)
     netC = NetC(cfg.ndf, cfg.cond_dim)
@@ -51,7 +53,7 @@ def build_models(cfg: ModelConfig):
 
 
 # --------------------------------------------------------------------------------------------------
-# Training configuration (spec Sec. 4.2-4.5) -- owned by the training engine (dflib.train)
+# Training configuration (paper Sec. 4 "implementation details"; docs/official_behaviour.md)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -73,7 +75,7 @@ class DataConfig:
 class TrainConfig:
     """Everything a training run needs; presets in ``TRAIN_PRESETS``, any field overridable.
 
-    Paper settings (spec Sec. 4.2/4.3): Adam(0, 0.9), lr G 1e-4, lr D+C 4e-4, batch 32 per GPU,
+    Paper settings (paper Sec. 4; docs/official_behaviour.md): Adam(0, 0.9), lr G 1e-4, lr D+C 4e-4, batch 32 per GPU,
     MA-GP k=2 p=6 every step, no EMA / AMP / schedule; epochs 1301 (CUB) or 301 (COCO).
     ``max_steps`` (if > 0) stops earlier than ``epochs``. Intervals are in optimisation steps.
     ``text_encoder``: 'damsm' (``text_encoder_path`` = text_encoder*.pth, needs a vocabulary),
@@ -85,7 +87,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     text_encoder: str = "damsm"
     text_encoder_path: str | None = None
-    text_scale: float = 1.0  # sentence vectors are multiplied by this (see dflib.train.ScaledTextEncoder)
+    text_scale: float = 1.0  # sentence vectors are multiplied by this (see dflib.text.ScaledTextEncoder)
     text_cache: bool = False  # cache sentence vectors per caption (deterministic encoders only)
     batch_size: int = 32
     epochs: int = 1301
@@ -97,7 +99,7 @@ class TrainConfig:
     beta2: float = 0.9
     magp_k: float = 2.0
     magp_p: float = 6.0
-    fast: str = "auto"  # dflib.fast.resolve_fast: off (reference fp32 step) | on | auto (on for GPUs) | a list, e.g. on,cuda_graphs
+    fast: str = "auto"  # dflib.fast.resolve_fast: off (reference fp32 step) | on (exact options) | auto (on for GPUs) | a list, e.g. on,bf16
     ema: bool = False
     ema_decay: float = 0.999
     seed: int = 100
@@ -255,6 +257,20 @@ def _split(item: str) -> tuple[str, str]:
         raise ValueError(f"override {item!r} must look like name=value, e.g. batch_size=8 or model.ngf=32")
     k, v = item.split("=", 1)
     return k.strip(), v.strip()
+
+
+# Fields that say where a run stops and how it reports, not what it computes: a resumed run takes these
+# from the command line; every other field comes from the checkpoint.
+RESUME_FIELDS = ("epochs", "max_steps", "time_limit_min", "progress", "tensorboard", "device", "log_every")
+
+
+def config_for_resume(saved: TrainConfig, requested: TrainConfig) -> TrainConfig:
+    """The configuration of a resumed run: ``saved`` (from the checkpoint) with :data:`RESUME_FIELDS`
+    taken from ``requested``."""
+    out = copy.deepcopy(saved)
+    for name in RESUME_FIELDS:
+        setattr(out, name, copy.deepcopy(getattr(requested, name)))
+    return out
 
 
 def config_from_dict(d: dict) -> TrainConfig:

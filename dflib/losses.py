@@ -1,9 +1,10 @@
 """Adversarial losses and gradient penalties taught by the series, DF-GAN's among them.
 
 All functions take discriminator *logits* (any shape; means run over every element) and are device
-agnostic. DF-GAN uses the hinge loss (paper Eq. 3/4, Sec. 3.2) with the matching-aware zero-centred
-gradient penalty MA-GP (Sec. 3.2, Eq. 2) as the official code computes it: the L2 norm of the
-concatenated image and sentence gradients, ``k * mean(norm ** p)`` with k = 2, p = 6.
+agnostic. DF-GAN uses the hinge loss with mismatched pairs (paper Sec. 3.2, Eq. 1) and the
+matching-aware zero-centred gradient penalty MA-GP (Sec. 3.3.1, Eq. 2) as the official code computes it:
+the L2 norm of the *concatenated* image and sentence gradients, ``k * mean(norm ** p)`` with k = 2, p = 6,
+where Eq. 2 writes the sum of the two norms (docs/official_behaviour.md).
 
 Introduced in ``notebooks/02_hinge_loss.ipynb``, ``03_zero_centred_gp.ipynb`` and ``04_ma_gp.ipynb``.
 """
@@ -54,7 +55,9 @@ def hinge_fake(logits: Tensor) -> Tensor:
 
 
 def hinge_d_loss(real: Tensor, fake: Tensor, mismatch: Tensor | None = None) -> Tensor:
-    """DF-GAN's discriminator hinge loss ``real + (fake + mismatch) / 2`` (Eq. 3, without MA-GP).
+    """DF-GAN's discriminator hinge loss ``real + (fake + mismatch) / 2`` (Eq. 1, without MA-GP).
+
+    ``L_D = E[relu(1 - D(x, e))] + 1/2 E[relu(1 + D(G(z), e))] + 1/2 E[relu(1 + D(x_mis, e))]``.
 
     ``real`` are logits of real matched pairs, ``fake`` of (detached) generated images with their
     sentences, ``mismatch`` of real images with wrong sentences. Without ``mismatch`` this is the plain
@@ -66,7 +69,7 @@ def hinge_d_loss(real: Tensor, fake: Tensor, mismatch: Tensor | None = None) -> 
 
 
 def hinge_g_loss(fake: Tensor) -> Tensor:
-    """Generator hinge loss ``-mean D(G(z, s), s)`` (Eq. 4)."""
+    """Generator hinge loss ``L_G = -E[D(G(z, e), e)]`` (Eq. 1)."""
     return -fake.mean()
 
 
@@ -171,12 +174,13 @@ def _norm_power(sq_norm: Tensor, p: float) -> Tensor:
 
 
 def ma_gp(out: Tensor, image: Tensor, sentence: Tensor, k: float = 2.0, p: float = 6.0) -> Tensor:
-    """Matching-aware gradient penalty as DF-GAN codes it: ``k * mean_i ||[grad_x D; grad_s D]_i||_2 ** p``.
+    """Matching-aware gradient penalty (Sec. 3.3.1, Eq. 2) as DF-GAN codes it:
+    ``k * mean_i ||[grad_x D; grad_s D]_i||_2 ** p`` (Eq. 2 writes ``(||grad_x D|| + ||grad_e D||) ** p``).
 
     ``out = D(image, sentence)`` must be computed on real *matched* pairs, from leaf tensors ``image`` and
-    ``sentence`` with ``requires_grad=True``. Defaults k = 2, p = 6 (paper Sec. 3.2 / Eq. 3).
+    ``sentence`` with ``requires_grad=True``. Defaults k = 2, p = 6 (the paper's values).
     """
-    return k * _norm_power(gradient_sq_norm(out, (image, sentence)), p).mean()
+    return k * _norm_power(gradient_sq_norm(out, (image, sentence)), p).mean()  # k * E[||[gx; ge]||^p]
 
 
 def zero_centred_gp(out: Tensor, image: Tensor, k: float = 2.0, p: float = 6.0) -> Tensor:

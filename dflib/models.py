@@ -1,10 +1,13 @@
-"""The DF-GAN networks (Tao et al., CVPR 2022), written from the project's specification.
+"""The DF-GAN networks (Tao et al., CVPR 2022; arXiv 2008.05865v4), read in one sitting.
 
 Read top to bottom: the generator is built from ``Affine`` -> ``DFBlock`` -> ``GBlock`` -> ``NetG``;
 the discriminator from ``DBlock`` -> ``NetD`` plus the conditional head ``NetC``.
-Paper: Sec. 3.1 (one-stage backbone), Sec. 3.3 (deep text-image fusion, Fig. 3/4), Sec. 3.2 (one-way
-discriminator output). Attribute names follow the official naming so that the released checkpoints load
-strictly (see ``dflib.checkpoint.load_official_checkpoint``).
+Paper: Sec. 3.2 (one-stage backbone, Fig. 2), Sec. 3.3.2 (one-way discriminator output), Sec. 3.4
+(deep text-image fusion: Affine Eq. 3-4, DF-Block Fig. 4). Where the official code differs from the paper
+(LeakyReLU in the DF-Block, initialisation) see docs/official_behaviour.md. Attribute names follow the
+official naming so that the released checkpoints load strictly (``dflib.checkpoint``).
+
+This module imports nothing from dflib: the networks know nothing of training, speed options or files.
 
 Introduced in ``notebooks/05_df_block_fusion.ipynb`` and ``notebooks/06_generator_and_discriminator.ipynb``.
 """
@@ -29,7 +32,6 @@ __all__ = [
     "NetC",
     "channel_pairs",
     "g_channel_pairs",
-    "d_channel_pairs",
     "count_parameters",
 ]
 
@@ -46,7 +48,7 @@ def _check_imsize(imsize: int) -> int:
 
 
 def channel_pairs(nf: int, imsize: int) -> list[tuple[int, int]]:
-    """Discriminator-order (in, out) channel pairs: ``nf * min(2**i, 8)`` for i = 0..log2(imsize)-2."""
+    """Discriminator blocks (in, out) from ``imsize`` down to 4x4: ``nf * min(2**i, 8)``, i = 0..log2(imsize)-2."""
     n = _check_imsize(imsize)
     chs = [nf * min(2**i, 8) for i in range(n)]
     return list(zip(chs[:-1], chs[1:]))
@@ -57,11 +59,6 @@ def g_channel_pairs(ngf: int, imsize: int) -> list[tuple[int, int]]:
     n = _check_imsize(imsize)
     chs = [ngf * min(2**i, 8) for i in range(n)][::-1]
     return list(zip(chs[:-1], chs[1:]))
-
-
-def d_channel_pairs(ndf: int, imsize: int) -> list[tuple[int, int]]:
-    """Discriminator blocks (in, out), from ``imsize`` down to 4x4."""
-    return channel_pairs(ndf, imsize)
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -87,9 +84,10 @@ def _mlp(cond_dim: int, channels: int) -> nn.Sequential:
 
 
 class Affine(nn.Module):
-    """Text-conditioned channel-wise affine transform ``gamma(y) * x + beta(y)`` (paper Eq. 1, Sec. 3.3).
+    """Text-conditioned channel-wise affine transform (paper Sec. 3.4, Eq. 3-4).
 
-    ``gamma`` and ``beta`` are two-layer MLPs of the condition whose hidden width equals the channel count.
+    ``gamma = MLP1(y)``, ``beta = MLP2(y)`` (Eq. 3) and ``AFF(x | y) = gamma * x + beta`` per channel (Eq. 4).
+    Each MLP is Linear -> ReLU -> Linear with hidden width equal to the channel count.
     They start as the identity: ``linear2`` weights are zero, the gamma bias is one and the beta bias zero.
     """
 
@@ -110,15 +108,16 @@ class Affine(nn.Module):
         return self.fc_gamma(y), self.fc_beta(y)
 
     def forward(self, x: Tensor, y: Tensor, params: tuple[Tensor, Tensor] | None = None) -> Tensor:
-        """``params``: this layer's ``(gamma, beta)`` computed beforehand (``dflib.fast``), else from ``y``."""
-        gamma, beta = self.gamma_beta(y) if params is None else params
-        return gamma[:, :, None, None] * x + beta[:, :, None, None]
+        """``params``: this layer's ``(gamma, beta)`` if computed beforehand, else Eq. 3 from ``y``."""
+        gamma, beta = self.gamma_beta(y) if params is None else params  # Eq. 3
+        return gamma[:, :, None, None] * x + beta[:, :, None, None]  # Eq. 4: AFF(x|y) = gamma * x + beta
 
 
 class DFBlock(nn.Module):
-    """Deep text-image fusion block: Affine -> LeakyReLU(0.2) -> Affine -> LeakyReLU(0.2) (Sec. 3.3, Fig. 4).
+    """Deep text-image fusion block: Affine -> LeakyReLU(0.2) -> Affine -> LeakyReLU(0.2) (Sec. 3.4, Fig. 4).
 
-    (The paper's figure draws ReLU; the official code uses LeakyReLU with slope 0.2.)
+    The paper's text and Fig. 4 say ReLU; the official code (and so this one) uses LeakyReLU with slope 0.2
+    (docs/official_behaviour.md).
     """
 
     def __init__(self, cond_dim: int, in_ch: int) -> None:
@@ -133,7 +132,7 @@ class DFBlock(nn.Module):
 
 
 class GBlock(nn.Module):
-    """Generator block (Fig. 2): nearest x2 upsampling, then ``shortcut + c2(fuse2(c1(fuse1(x))))``.
+    """Generator block (Sec. 3.2, Fig. 2): nearest x2 upsampling, then ``shortcut + c2(fuse2(c1(fuse1(x))))``.
 
     The shortcut is a 1x1 convolution only when the channel count changes.
     """
@@ -166,45 +165,43 @@ class GBlock(nn.Module):
 
 
 class NetG(nn.Module):
-    """DF-GAN generator (Sec. 3.1): ``fc(z)`` at 4x4, then one ``GBlock`` per doubling up to ``imsize``.
+    """DF-GAN generator (Sec. 3.2, Fig. 2): ``fc(z)`` at 4x4, then one ``GBlock`` per doubling up to ``imsize``.
 
     Every block sees the same condition ``cat([z, sentence])`` (noise first). Output in [-1, 1].
     """
 
     def __init__(
-        self, ngf: int = 32, nz: int = 100, cond_dim: int = 256, imsize: int = 256, ch_size: int = 3
+        self, ngf: int = 32, z_dim: int = 100, cond_dim: int = 256, imsize: int = 256, ch_size: int = 3
     ) -> None:
         super().__init__()
-        self.ngf, self.nz, self.cond_dim, self.imsize = ngf, nz, cond_dim, imsize
-        self.fc = nn.Linear(nz, ngf * 8 * 4 * 4)
+        self.ngf, self.z_dim, self.cond_dim, self.imsize = ngf, z_dim, cond_dim, imsize
+        self.fc = nn.Linear(z_dim, ngf * 8 * 4 * 4)
         pairs = g_channel_pairs(ngf, imsize)
-        self.GBlocks = nn.ModuleList(GBlock(nz + cond_dim, i, o, upsample=True) for i, o in pairs)
+        self.GBlocks = nn.ModuleList(GBlock(z_dim + cond_dim, i, o, upsample=True) for i, o in pairs)
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(pairs[-1][1], ch_size, 3, 1, 1), nn.Tanh())
-        # Fast path (dflib.fast): compute all 2 x 4 x len(GBlocks) Affine MLPs as a few batched matrix
-        # products. Same maths and same parameters; off by default (the reference path).
-        self.batched_affine = False
+
+    def affines(self) -> list[Affine]:
+        """Every Affine in forward order: per block fuse1.affine0, fuse1.affine1, fuse2.affine0, fuse2.affine1."""
+        return [a for b in self.GBlocks for a in (b.fuse1.affine0, b.fuse1.affine1, b.fuse2.affine0, b.fuse2.affine1)]
 
     def condition(self, noise: Tensor, sentence: Tensor) -> Tensor:
         """The 356-d (by default) vector that every Affine reads: noise first, then the sentence."""
         return torch.cat([noise, sentence], dim=1)
 
-    def forward(self, noise: Tensor, sentence: Tensor) -> Tensor:
-        if noise.shape[-1] != self.nz or sentence.shape[-1] != self.cond_dim:
+    def forward(
+        self, noise: Tensor, sentence: Tensor, affine_params: Sequence[tuple[Tensor, Tensor]] | None = None
+    ) -> Tensor:
+        """``affine_params``: every Affine's ``(gamma, beta)`` in :meth:`affines` order, if computed
+        beforehand (a wrapper may compute them all at once); otherwise each Affine reads the condition."""
+        if noise.shape[-1] != self.z_dim or sentence.shape[-1] != self.cond_dim:
             raise ValueError(
-                f"NetG expects noise (B, {self.nz}) and sentence (B, {self.cond_dim}); got "
+                f"NetG expects noise (B, {self.z_dim}) and sentence (B, {self.cond_dim}); got "
                 f"{tuple(noise.shape)} and {tuple(sentence.shape)}"
             )
         h = self.fc(noise).view(noise.shape[0], 8 * self.ngf, 4, 4)
         y = self.condition(noise, sentence)
-        if self.batched_affine:
-            from .fast import batched_affine_params
-
-            params = batched_affine_params(self, y)
-            for i, block in enumerate(self.GBlocks):
-                h = block(h, y, params[4 * i : 4 * i + 4])
-        else:
-            for block in self.GBlocks:
-                h = block(h, y)
+        for i, block in enumerate(self.GBlocks):
+            h = block(h, y, None if affine_params is None else affine_params[4 * i : 4 * i + 4])
         return self.to_rgb(h)
 
 
@@ -249,7 +246,7 @@ class NetD(nn.Module):
         super().__init__()
         self.ndf, self.imsize = ndf, imsize
         self.conv_img = nn.Conv2d(ch_size, ndf, 3, 1, 1)
-        self.DBlocks = nn.ModuleList(DBlock(i, o) for i, o in d_channel_pairs(ndf, imsize))
+        self.DBlocks = nn.ModuleList(DBlock(i, o) for i, o in channel_pairs(ndf, imsize))
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.conv_img(x)
@@ -259,7 +256,7 @@ class NetD(nn.Module):
 
 
 class NetC(nn.Module):
-    """One-way conditional head (Sec. 3.2): logit of ``cat([features, sentence tiled 4x4])``."""
+    """One-way conditional head (Sec. 3.3.2): logit of ``cat([features, sentence tiled 4x4])``."""
 
     def __init__(self, ndf: int = 32, cond_dim: int = 256) -> None:
         super().__init__()

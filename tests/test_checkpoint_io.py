@@ -10,7 +10,7 @@ import torch
 
 from dflib import checkpoint as ck
 from dflib.config import ModelConfig, build_models
-from dflib.train import Nets, build_optimizers
+from dflib.step import Nets, build_optimizers
 
 torch.set_num_threads(1)
 

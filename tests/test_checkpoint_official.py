@@ -7,7 +7,8 @@ import collections
 import pytest
 import torch
 
-from dflib.checkpoint import CheckpointMismatchError, describe_state_dict, infer_model_config, load_official_checkpoint
+from dflib.checkpoint import infer_model_config, load_official_checkpoint
+from dflib.weights import CheckpointMismatchError, describe_state_dict
 from dflib.config import ModelConfig, build_models
 
 torch.set_num_threads(1)

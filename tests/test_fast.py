@@ -1,11 +1,12 @@
-"""Fast-path options keep the maths: batched Affine MLPs equal the per-layer reference."""
+"""Fast-path options keep the maths: each is a wrapper computing the reference function with the same
+parameters (batched Affine MLPs, bf16 autocast, compiled fake passes), never a change to the networks."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from dflib.fast import FastOptions, affine_layers, apply_fast_options, batched_affine_params
+from dflib.fast import Autocast, BatchedAffineG, FakePathCompiled, FastOptions, affine_layers, batched_affine_params, prepare_networks, wrap_networks
 from dflib.models import NetG
 
 torch.set_num_threads(1)
@@ -13,7 +14,7 @@ torch.set_num_threads(1)
 
 def _randomised_netg(imsize=64, ngf=8, seed=0):
     torch.manual_seed(seed)
-    g = NetG(ngf=ngf, nz=10, cond_dim=12, imsize=imsize).double()
+    g = NetG(ngf=ngf, z_dim=10, cond_dim=12, imsize=imsize).double()
     with torch.no_grad():  # the identity init would hide ordering mistakes in linear2
         for a in affine_layers(g):
             for m in (a.fc_gamma, a.fc_beta):
@@ -40,9 +41,9 @@ def test_batched_forward_and_gradients_equal_reference(imsize):
     z, s = torch.randn(3, 10, dtype=torch.float64), torch.randn(3, 12, dtype=torch.float64)
     ref = g(z, s)
     ref_grads = torch.autograd.grad(ref.square().sum(), list(g.parameters()))
-    apply_fast_options(FastOptions(batched_affine=True), g)
-    assert g.batched_affine
-    out = g(z, s)
+    fast_g = BatchedAffineG(g)
+    assert list(fast_g.parameters()) == list(g.parameters()) and fast_g.z_dim == g.z_dim
+    out = fast_g(z, s)
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
     for a, b in zip(torch.autograd.grad(out.square().sum(), list(g.parameters())), ref_grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
@@ -52,8 +53,15 @@ def test_batched_forward_and_gradients_equal_reference(imsize):
 def test_options_default_off_and_device_defaults():
     off = FastOptions()
     assert not (off.batched_affine or off.channels_last or off.fused_adam) and off.autocast == "off"
-    assert FastOptions.for_device("cuda").autocast == "bf16"
-    assert FastOptions.for_device("cpu").channels_last
+    # "on" is exact everywhere: bf16 (approximate) is opt-in on every device
+    for dev in ("cuda", "cpu"):
+        assert FastOptions.for_device(dev).autocast == "off" and FastOptions.for_device(dev).exact
+    assert FastOptions.for_device("cpu").channels_last and FastOptions.for_device("cuda").fused_adam
+    with_bf16 = FastOptions(channels_last=True, autocast="bf16")
+    assert not with_bf16.exact and with_bf16.describe() == "channels_last (exact), bf16 (approximate)"
+    assert FastOptions().describe().startswith("reference")
+    with pytest.raises(ValueError, match="gradient scaler"):
+        FastOptions(autocast="fp16")
 
 
 def test_ma_gp_under_bf16_autocast_is_accumulated_in_fp32():
@@ -87,7 +95,10 @@ def test_resolve_fast_modes():
         resolve_fast("turbo", "cpu")
     # "on" as the start of a list adds to the device defaults
     on_cuda = resolve_fast("on, cuda_graphs, compile", "cuda")
-    assert on_cuda.cuda_graphs and on_cuda.compile and on_cuda.autocast == "bf16" and on_cuda.cudnn_benchmark
+    assert on_cuda.cuda_graphs and on_cuda.compile and on_cuda.autocast == "off" and on_cuda.cudnn_benchmark
+    assert resolve_fast("on,bf16", "cuda").autocast == "bf16"
+    with pytest.raises(ValueError, match="unknown option 'fp16'"):
+        resolve_fast("fp16", "cpu")
     assert resolve_fast("on,compile", "cpu") == FastOptions(**{**FastOptions.for_device("cpu").to_dict(), "compile": True})
     assert not (FastOptions.for_device("cuda").compile or FastOptions.for_device("cuda").cuda_graphs)  # opt-in
     with pytest.raises(ValueError, match="cuda_graphs needs a CUDA device"):
@@ -96,7 +107,7 @@ def test_resolve_fast_modes():
 
 def _tiny_step_setup(seed=0):
     from dflib.config import ModelConfig, build_models
-    from dflib.train import Nets
+    from dflib.step import Nets
 
     torch.manual_seed(seed)
     nets = Nets(*build_models(ModelConfig(imsize=32, ngf=4, ndf=4, z_dim=8, cond_dim=6)))
@@ -106,21 +117,25 @@ def _tiny_step_setup(seed=0):
 
 
 def test_fast_step_matches_reference_in_fp32_and_stays_close_in_bf16():
-    from dflib.train import build_optimizers, train_step
+    from dflib.step import build_optimizers, train_step
 
     ref_nets, x, s, z = _tiny_step_setup()
     ref = train_step(ref_nets, build_optimizers(ref_nets), x, s, noise=z)
     # batched Affines + foreach Adam + channels_last in fp32: the same numbers to float tolerance
     nets, *_ = _tiny_step_setup()
-    apply_fast_options(FastOptions(batched_affine=True, channels_last=True), *nets)
-    out = train_step(nets, build_optimizers(nets, fused=True), x.contiguous(memory_format=torch.channels_last), s, noise=z)
+    fast = FastOptions(batched_affine=True, channels_last=True)
+    prepare_networks(fast, list(nets))
+    opts = build_optimizers(nets, fused=True)
+    out = train_step(wrap_networks(fast, *nets), opts, x.contiguous(memory_format=torch.channels_last), s, noise=z)
     for k in ref:
         torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-5)
     for a, b in zip(nets.netG.parameters(), ref_nets.netG.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     # bf16 autocast: losses in fp32 and close to the reference on the first step
     nets, *_ = _tiny_step_setup()
-    out = train_step(nets, build_optimizers(nets), x, s, noise=z, autocast="bf16")
+    wrapped = wrap_networks(FastOptions(autocast="bf16"), *nets)
+    assert all(isinstance(n, Autocast) for n in wrapped)
+    out = train_step(wrapped, build_optimizers(nets), x, s, noise=z)
     assert all(v.dtype == torch.float32 for v in out.values())
     for k in ("errD_real", "errD_fake", "errG"):
         assert abs(out[k].item() - ref[k].item()) <= 0.05 * abs(ref[k].item()) + 0.02, k
@@ -136,7 +151,7 @@ def test_sync_state_makes_the_next_step_identical(load_bench):
     off = resolve_fast("off", torch.device("cpu"))
     cl = resolve_fast("channels_last", torch.device("cpu"))
     (a, oa, _), (b, ob, _) = bench._setup(cfg, off, "cpu"), bench._setup(cfg, cl, "cpu")
-    from dflib.train import train_step
+    from dflib.step import train_step
 
     g = torch.Generator().manual_seed(0)
     x, s, z = torch.rand(4, 3, 32, 32, generator=g) * 2 - 1, torch.randn(4, 6, generator=g), torch.randn(4, 8, generator=g)
@@ -178,21 +193,22 @@ class _Counting(torch.nn.Module):
         return self.inner(*args)
 
 
-def test_fake_nets_take_only_the_fake_passes():
-    """``fake_nets`` serve G and both fake NetD passes; the real pass (differentiated twice) stays on netD."""
-    from dflib.train import build_optimizers, train_step
+def test_fake_path_wrapper_sends_only_the_real_pass_to_the_eager_module():
+    """``FakePathCompiled`` runs the real-image pass (a leaf that requires grad: MA-GP differentiates it
+    twice) on the eager NetD and both fake passes on the compiled one, with the reference step's numbers."""
+    from dflib.step import Nets, build_optimizers, train_step
 
     ref_nets, x, s, z = _tiny_step_setup()
     ref = train_step(ref_nets, build_optimizers(ref_nets), x, s, noise=z)
     nets, *_ = _tiny_step_setup()
-    g, d = _Counting(nets.netG), _Counting(nets.netD)
-    real_calls = []
-    hook = nets.netD.register_forward_hook(lambda m, inp, out: real_calls.append(inp[0].requires_grad))
-    out = train_step(nets, build_optimizers(nets), x, s, noise=z, fake_nets=(g, d))
+    d = FakePathCompiled(nets.netD)
+    d.compiled = _Counting(nets.netD)  # stands in for torch.compile(netD): shares its parameters
+    eager_calls = []
+    hook = nets.netD.register_forward_hook(lambda m, inp, out: eager_calls.append(inp[0].is_leaf and inp[0].requires_grad))
+    out = train_step(Nets(nets.netG, d, nets.netC), build_optimizers(nets), x, s, noise=z)
     hook.remove()
-    assert (g.calls, d.calls) == (1, 2)
-    # netD's own hook fires for the wrapped calls too: 1 real (leaf image, requires grad) + 2 fake
-    assert len(real_calls) == 3 and real_calls[0] is True
+    assert d.compiled.calls == 2  # the detached fake (D step) and the fake (G step)
+    assert eager_calls.count(True) == 1 and len(eager_calls) == 3  # netD's hook fires for all three
     for k in ref:
         assert torch.equal(out[k], ref[k]), k
 
@@ -201,7 +217,8 @@ def test_graphed_step_bookkeeping_without_capture():
     """On a CPU ``GraphedStep`` runs each call eagerly on static buffers: the same losses and weights as the
     plain step, outputs that are copies, and a shape change falls back to a direct call."""
     from dflib.fast import GraphedStep
-    from dflib.train import build_optimizers, build_step, train_step
+    from dflib.fast import build_step
+    from dflib.step import build_optimizers, train_step
 
     ref_nets, x, s, z = _tiny_step_setup()
     ref_opts = build_optimizers(ref_nets)
@@ -236,8 +253,7 @@ def test_graphed_step_bookkeeping_without_capture():
 
 def test_compiled_fake_path_matches_the_eager_step():
     """``fast=compile`` (torch.compile of G and of NetD on fakes) gives the eager step's losses and weights."""
-    from dflib.fast import compile_fake_path
-    from dflib.train import build_optimizers, train_step
+    from dflib.step import Nets, build_optimizers, train_step
 
     from torch._dynamo.utils import counters
 
@@ -247,10 +263,10 @@ def test_compiled_fake_path_matches_the_eager_step():
     ref_opts = build_optimizers(ref_nets)
     nets, *_ = _tiny_step_setup()
     opts = build_optimizers(nets)
-    fake_nets = compile_fake_path(nets.netG, nets.netD)
+    compiled = Nets(torch.compile(nets.netG), FakePathCompiled(nets.netD), nets.netC)
     for _ in range(2):
         ref = train_step(ref_nets, ref_opts, x, s, noise=z)
-        out = train_step(nets, opts, x, s, noise=z, fake_nets=fake_nets)
+        out = train_step(compiled, opts, x, s, noise=z)
         for k in ref:
             torch.testing.assert_close(out[k], ref[k], rtol=1e-4, atol=1e-5)
     for a, b in zip(nets.netG.parameters(), ref_nets.netG.parameters()):
@@ -267,7 +283,7 @@ def test_build_fast_step_gives_every_option_the_same_start():
     ref, _, _ = build_fast_step(cfg, FastOptions(), seed=3)
     fast = FastOptions(batched_affine=True, channels_last=True)
     nets, opts, step = build_fast_step(cfg, fast, seed=3)
-    assert nets.netG.batched_affine and not ref.netG.batched_affine
+    assert type(nets.netG).__name__ == "NetG"  # the plain networks come back (what a checkpoint saves)
     assert nets.netD.DBlocks[0].conv_r[0].weight.is_contiguous(memory_format=torch.channels_last)
     for a, b in zip(ref.netD.state_dict().values(), nets.netD.state_dict().values()):
         assert torch.equal(a, b)

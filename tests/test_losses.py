@@ -112,7 +112,7 @@ def test_penalty_requires_grad_inputs_with_clear_error():
 
 def test_ma_gp_gradient_reaches_d_and_c_not_g():
     torch.manual_seed(0)
-    g, d, c = NetG(ngf=4, nz=8, cond_dim=6, imsize=32), NetD(ndf=4, imsize=32), NetC(ndf=4, cond_dim=6)
+    g, d, c = NetG(ngf=4, z_dim=8, cond_dim=6, imsize=32), NetD(ndf=4, imsize=32), NetC(ndf=4, cond_dim=6)
     with torch.no_grad():  # switch on the residual branches so every D parameter matters
         for blk in d.DBlocks:
             blk.gamma.fill_(0.5)

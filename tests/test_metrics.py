@@ -362,7 +362,7 @@ def test_evaluate_with_a_real_netG_and_truncated_noise(classifier):
 
     clf, _ = classifier
     test = build_dataset("shapes", split="test", imsize=32, seed=5, max_objects=1, length=40)
-    netG = NetG(ngf=4, nz=16, cond_dim=8, imsize=32).train()
+    netG = NetG(ngf=4, z_dim=16, cond_dim=8, imsize=32).train()
     enc = lambda caps: torch.ones(len(caps), 8)  # noqa: E731
     res = M.evaluate_generator_attributes(netG, enc, test, n=20, classifier=clf, batch_size=8, truncation=0.88,
                                           progress=False)

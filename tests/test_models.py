@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dflib.models import Affine, DBlock, GBlock, NetC, NetD, NetG, count_parameters, d_channel_pairs, g_channel_pairs
+from dflib.models import Affine, DBlock, GBlock, NetC, NetD, NetG, count_parameters, channel_pairs, g_channel_pairs
 
 torch.set_num_threads(1)
 
@@ -18,7 +18,7 @@ torch.set_num_threads(1)
     [(256, 9_744_131), (128, 7_306_499), (64, 4_868_867)],
 )
 def test_netg_parameter_counts(imsize, expected):
-    assert count_parameters(NetG(ngf=32, nz=100, cond_dim=256, imsize=imsize)) == expected
+    assert count_parameters(NetG(ngf=32, z_dim=100, cond_dim=256, imsize=imsize)) == expected
 
 
 def test_netd_netc_parameter_counts_256():
@@ -30,9 +30,9 @@ def test_netd_netc_parameter_counts_256():
 
 def test_channel_schedules():
     assert g_channel_pairs(32, 256) == [(256, 256), (256, 256), (256, 256), (256, 128), (128, 64), (64, 32)]
-    assert d_channel_pairs(32, 256) == [(32, 64), (64, 128), (128, 256), (256, 256), (256, 256), (256, 256)]
+    assert channel_pairs(32, 256) == [(32, 64), (64, 128), (128, 256), (256, 256), (256, 256), (256, 256)]
     assert g_channel_pairs(32, 64) == [(256, 256), (256, 128), (128, 64), (64, 32)]
-    assert len(d_channel_pairs(32, 128)) == 5
+    assert len(channel_pairs(32, 128)) == 5
     assert len(g_channel_pairs(16, 512)) == 7
 
 
@@ -42,9 +42,9 @@ def test_unsupported_sizes_raise_clear_error(bad):
         NetG(imsize=bad)
 
 
-def _expected_g_keys(nf=32, imsize=256, nz=100, cond=256):
+def _expected_g_keys(nf=32, imsize=256, z_dim=100, cond=256):
     """The official key layout (docs/official_behaviour.md §11), written out apart from the module code."""
-    keys = {"fc.weight": (nf * 128, nz), "fc.bias": (nf * 128,)}
+    keys = {"fc.weight": (nf * 128, z_dim), "fc.bias": (nf * 128,)}
     for i, (cin, cout) in enumerate(g_channel_pairs(nf, imsize)):
         p = f"GBlocks.{i}."
         keys[p + "c1.weight"] = (cout, cin, 3, 3)
@@ -55,7 +55,7 @@ def _expected_g_keys(nf=32, imsize=256, nz=100, cond=256):
             for a in ("affine0", "affine1"):
                 for fc in ("fc_gamma", "fc_beta"):
                     q = f"{p}{fuse}.{a}.{fc}."
-                    keys[q + "linear1.weight"] = (ch, nz + cond)
+                    keys[q + "linear1.weight"] = (ch, z_dim + cond)
                     keys[q + "linear1.bias"] = (ch,)
                     keys[q + "linear2.weight"] = (ch, ch)
                     keys[q + "linear2.bias"] = (ch,)
@@ -69,7 +69,7 @@ def _expected_g_keys(nf=32, imsize=256, nz=100, cond=256):
 
 def _expected_d_keys(nf=32, imsize=256):
     keys = {"conv_img.weight": (nf, 3, 3, 3), "conv_img.bias": (nf,)}
-    for i, (fin, fout) in enumerate(d_channel_pairs(nf, imsize)):
+    for i, (fin, fout) in enumerate(channel_pairs(nf, imsize)):
         p = f"DBlocks.{i}."
         keys[p + "gamma"] = (1,)
         keys[p + "conv_r.0.weight"] = (fout, fin, 4, 4)
@@ -189,7 +189,7 @@ def _randomise(module, seed):
 def test_forward_matches_independent_reference(imsize):
     torch.manual_seed(1)
     ngf = 8
-    g = _randomise(NetG(ngf=ngf, nz=100, cond_dim=256, imsize=imsize).double(), 1)
+    g = _randomise(NetG(ngf=ngf, z_dim=100, cond_dim=256, imsize=imsize).double(), 1)
     d = _randomise(NetD(ndf=ngf, imsize=imsize).double(), 2)
     c = _randomise(NetC(ndf=ngf, cond_dim=256).double(), 3)
     z, s = torch.randn(3, 100, dtype=torch.float64), torch.randn(3, 256, dtype=torch.float64)
@@ -206,7 +206,7 @@ def test_forward_matches_independent_reference(imsize):
 
 
 def test_condition_is_noise_first_then_sentence():
-    g = NetG(ngf=4, nz=5, cond_dim=7, imsize=32)
+    g = NetG(ngf=4, z_dim=5, cond_dim=7, imsize=32)
     z, s = torch.randn(2, 5), torch.randn(2, 7)
     assert torch.equal(g.condition(z, s)[:, :5], z) and torch.equal(g.condition(z, s)[:, 5:], s)
     with pytest.raises(ValueError, match="expects noise"):
@@ -217,7 +217,7 @@ def test_condition_is_noise_first_then_sentence():
 def test_all_supported_sizes_build_and_end_at_4x4(imsize):
     d = NetD(ndf=2, imsize=imsize)
     assert d(torch.randn(1, 3, imsize, imsize)).shape == (1, 16, 4, 4)
-    g = NetG(ngf=2, nz=4, cond_dim=3, imsize=imsize)
+    g = NetG(ngf=2, z_dim=4, cond_dim=3, imsize=imsize)
     assert g(torch.randn(1, 4), torch.randn(1, 3)).shape == (1, 3, imsize, imsize)
 
 

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from dflib import sample as S
+from dflib.cli import sample as sample_cli
+from dflib.noise import truncated_noise
 from dflib.config import ModelConfig, build_models
-from dflib.train import BagOfWordsEncoder
+from dflib.text import BagOfWordsEncoder
 
 torch.set_num_threads(1)
 CFG = ModelConfig(imsize=32, ngf=2, ndf=2, z_dim=4, cond_dim=8)
@@ -26,13 +28,13 @@ def gen_enc():
 
 
 def test_truncated_noise_bounds_scale_and_seed():
-    z = S.truncated_noise(2000, 10, truncation=0.88, seed=3)
+    z = truncated_noise(2000, 10, truncation=0.88, seed=3)
     assert z.shape == (2000, 10) and z.dtype == torch.float32
     assert z.abs().max() <= 2 * 0.88 + 1e-6 and z.abs().max() > 1.6  # truncnorm(-2, 2) * 0.88
     assert abs(z.std().item() - 0.88 * 0.8796) < 0.02  # std of N(0,1) truncated at +-2 is 0.8796
-    assert torch.equal(z, S.truncated_noise(2000, 10, truncation=0.88, seed=3))
-    assert not torch.equal(z, S.truncated_noise(2000, 10, truncation=0.88, seed=4))
-    plain = S.truncated_noise(4000, 5, truncation=None, seed=0)
+    assert torch.equal(z, truncated_noise(2000, 10, truncation=0.88, seed=3))
+    assert not torch.equal(z, truncated_noise(2000, 10, truncation=0.88, seed=4))
+    plain = truncated_noise(4000, 5, truncation=None, seed=0)
     assert plain.abs().max() > 2.5  # not truncated
 
 
@@ -86,13 +88,13 @@ def test_cli_from_a_training_run(tmp_path):
     tr.run(max_steps=2)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red circle in the center\n\na big blue square\n")
-    rc = S.main([str(tmp_path / "run"), "--prompts-file", str(prompts), "--prompt", "a green star", "--n", "4",
+    rc = sample_cli.main([str(tmp_path / "run"), "--prompts-file", str(prompts), "--prompt", "a green star", "--n", "4",
                  "--singles", "--out", str(tmp_path / "out"), "--seed", "3"])
     assert rc == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["Sent000", "Sent000.png", "Sent001", "Sent001.png", "Sent002", "Sent002.png", "prompts.txt"]
     assert len(list((tmp_path / "out" / "Sent001").iterdir())) == 4
-    rc = S.main([str(tmp_path / "run"), "--interpolate", "a red circle", "a blue square", "--steps", "3",
+    rc = sample_cli.main([str(tmp_path / "run"), "--interpolate", "a red circle", "a blue square", "--steps", "3",
                  "--out", str(tmp_path / "interp")])
     assert rc == 0 and (tmp_path / "interp" / "interpolate_prompts.png").is_file()
     # the generator the CLI loads is the one the trainer holds

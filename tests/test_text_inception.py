@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dflib.checkpoint import CheckpointMismatchError
-from dflib.text.damsm import INCEPTION_TRUNK, InceptionImageEncoder
+from dflib.weights import CheckpointMismatchError
+from dflib.text.image_encoders import INCEPTION_TRUNK, InceptionImageEncoder
 
 torch.set_num_threads(1)
 

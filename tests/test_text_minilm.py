@@ -54,7 +54,7 @@ def test_encode_batch_uses_captions_and_is_deterministic(encoder):
 def test_sentence_cache_does_not_depend_on_batch_company(encoder):
     """The trainer's caption cache encodes each caption alone, so its vector is the same whichever captions it
     first arrived with (a resumed run rebuilds the cache in another order and must get the same bits)."""
-    from dflib.train import SentenceCache
+    from dflib.text import SentenceCache
 
     c = "a red circle"
     long = "a picture of a huge heart colored yellow at the middle on a gray background"

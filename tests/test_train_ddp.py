@@ -30,12 +30,14 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     try:
         tr = Trainer(tiny_cfg("device=cpu"), out_dir=out)
         assert tr.dist.world == world and tr.dist.rank == rank
-        assert isinstance(tr.nets.netD, torch.nn.parallel.DistributedDataParallel)
-        init = {k: v.clone() for k, v in tr.nets.netG.module.state_dict().items()}
+        # the step runs DDP-wrapped networks; the plain ones (what is saved) share their parameters
+        assert all(isinstance(n, torch.nn.parallel.DistributedDataParallel) for n in tr.step_nets)
+        assert all(d.module is n for d, n in zip(tr.step_nets, tr.nets))
+        init = {k: v.clone() for k, v in tr.nets.netG.state_dict().items()}
         first_noise = torch.randn(3, 4, generator=torch.Generator().set_state(tr.noise_gen.get_state()))
         tr.run(max_steps=3)  # saves at the end (rank 0 writes, all ranks take part)
-        flat = {n: torch.cat([p.detach().flatten() for p in net.module.parameters()]) for n, net in zip("GDC", tr.nets)}
-        moved = not torch.equal(init["fc.weight"], tr.nets.netG.module.fc.weight)
+        flat = {n: torch.cat([p.detach().flatten() for p in net.parameters()]) for n, net in zip("GDC", tr.nets)}
+        moved = not torch.equal(init["fc.weight"], tr.nets.netG.fc.weight)
         torch.save({"flat": flat, "moved": moved, "noise": first_noise}, f"{out}/rank{rank}.pt")
     finally:
         if dist.is_initialized():

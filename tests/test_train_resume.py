@@ -9,7 +9,9 @@ import torch
 
 from dflib.checkpoint import latest_checkpoint, list_checkpoints, load_training_checkpoint
 from dflib.config import apply_overrides, get_preset
-from dflib.train import NonFiniteLossError, ResumableBatches, Trainer
+from dflib.data.order import ResumableBatches
+from dflib.step import NonFiniteLossError
+from dflib.train import Trainer
 
 torch.set_num_threads(1)
 
@@ -92,7 +94,7 @@ def test_overrides_and_presets():
 
 
 def test_cli_tiny_run_then_resume(tmp_path):
-    from dflib.train import main
+    from dflib.cli.train import main
 
     args = ["--preset", "shapes-32-cpu", "--out", str(tmp_path), "--threads", "1"]
     sets = [x for s in TINY if not s.startswith(("tensorboard", "sample_every", "save_every")) for x in ("--set", s)]
@@ -109,7 +111,7 @@ def test_cli_tiny_run_then_resume(tmp_path):
 
 
 def test_cli_rejects_a_bad_fast_option_before_building_anything(tmp_path, capsys):
-    from dflib.train import main
+    from dflib.cli.train import main
 
     for bad, msg in (("turbo", "unknown option 'turbo'"), ("on,cuda_graphs", "cuda_graphs needs a CUDA device")):
         with pytest.raises(SystemExit) as exc:
@@ -123,7 +125,9 @@ def test_trainer_step_routes_through_build_step(tmp_path):
     from dflib.fast import GraphedStep
 
     tr = Trainer(tiny_cfg("fast=batched_affine"), out_dir=tmp_path)
-    assert tr.fast.batched_affine and tr.nets.netG.batched_affine
+    from dflib.fast import BatchedAffineG
+
+    assert tr.fast.batched_affine and isinstance(tr.step_nets.netG, BatchedAffineG) and tr.step_nets.netG.netG is tr.nets.netG
     seen = []
     inner = tr._step_fn
     tr._step_fn = lambda images, sent, noise: seen.append(noise) or inner(images, sent, noise)
@@ -144,7 +148,7 @@ def test_time_limit_stops_at_a_log_point_and_saves(tmp_path):
 
 
 def test_text_scale_multiplies_sentence_vectors():
-    from dflib.train import BagOfWordsEncoder, build_encoder
+    from dflib.text import BagOfWordsEncoder, build_encoder
 
     cfg = tiny_cfg("text_scale=3")
     enc = build_encoder(cfg)

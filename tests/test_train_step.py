@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from dflib.config import ModelConfig, build_models
-from dflib.train import Nets, build_optimizers, losses_to_floats, train_step
+from dflib.step import Nets, build_optimizers, losses_to_floats, train_step
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""Captioned image datasets for DF-GAN (spec §4.6) and a shared batch format.
+"""Captioned image datasets for DF-GAN (docs/official_behaviour.md §12) and a shared batch format.
 
 Every dataset item is a dict ``image (3,H,W) float32 in [-1,1], tokens (words_num,) int64, length int,
 caption str, key str`` (+ ``attrs dict[str,int]`` for ``shapes``). Use :func:`build_dataset` and

@@ -114,7 +114,7 @@ def load_emoji_image(path: str | Path, imsize: int) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def emoji_vocab() -> Vocab:
-    """Vocabulary over all captions (train split first, then test), spec §4.6 rule."""
+    """Vocabulary over all captions (train split first, then test), the docs/official_behaviour.md §12.4 rule."""
     entries = list_emoji()
     order = [e for e in entries if hash_split(e.key) == "train"] + [e for e in entries if hash_split(e.key) == "test"]
     return Vocab.from_captions(c for e in order for c in emoji_captions(e))

@@ -8,7 +8,7 @@ Two caption formats (see ``data/README.md``):
 
 Keys are image paths relative to ``root`` without extension. The split is either a JSON ``split_file``
 ``{"train": [keys], "test": [keys]}`` or a deterministic hash of the key (``test_fraction`` of them go to
-test). The vocabulary is built over train + test captions (spec §4.6 rule) unless ``vocab`` is given.
+test). The vocabulary is built over train + test captions (docs/official_behaviour.md §12.4 rule) unless ``vocab`` is given.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Image loading and the official DF-GAN image transform (spec §4.6 "Image preprocessing"),
+"""Image loading and the official DF-GAN image transform (docs/official_behaviour.md §12.2),
 plus the per-process random generator shared by the datasets."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def official_transform(
     img: Image.Image, imsize: int, rng: np.random.Generator | None, augment: bool = True
 ) -> torch.Tensor:
     """``Resize(int(imsize*76/64))`` (shorter side, PIL bilinear) -> ``RandomCrop(imsize)`` ->
-    ``RandomHorizontalFlip`` -> [-1,1] (spec §4.6). With ``augment=False``: centre crop, no flip."""
+    ``RandomHorizontalFlip`` -> [-1,1] (docs/official_behaviour.md §12.2). With ``augment=False``: centre crop, no flip."""
     import torchvision.transforms.functional as TF  # lazy: torchvision is slow to import
 
     img = TF.resize(img, int(imsize * 76 / 64), interpolation=TF.InterpolationMode.BILINEAR)

@@ -1,4 +1,4 @@
-"""CUB-200-2011 and COCO-2014 in the official DF-GAN / AttnGAN layout (spec §4.6).
+"""CUB-200-2011 and COCO-2014 in the official DF-GAN / AttnGAN layout (docs/official_behaviour.md §12.1).
 
 ``root`` is the folder the official code calls ``data_dir`` (``data/birds`` or ``data/coco``)::
 
@@ -51,7 +51,7 @@ def _kind(kind: str) -> str:
 
 
 def image_path(root: str | Path, kind: str, split: str, key: str) -> Path:
-    """Where the official code looks for the image of ``key`` (spec §4.6 layout table)."""
+    """Where the official code looks for the image of ``key`` (docs/official_behaviour.md §12.1)."""
     root = Path(root)
     if _kind(kind) == "cub":
         return root / "CUB_200_2011" / "images" / f"{key}.jpg"
@@ -59,7 +59,7 @@ def image_path(root: str | Path, kind: str, split: str, key: str) -> Path:
 
 
 def cub_crop_box(bbox: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
-    """CUB crop (spec §4.6 step 2): ``r = int(0.75·max(w, h))``, integer centre ``(x + w/2, y + h/2)``,
+    """CUB crop (docs/official_behaviour.md §12.2 step 2): ``r = int(0.75·max(w, h))``, integer centre ``(x + w/2, y + h/2)``,
     box ``(max(0,cx−r), max(0,cy−r), min(W,cx+r), min(H,cy+r))`` as PIL ``(left, upper, right, lower)``."""
     x, y, w, h = bbox
     r = int(0.75 * max(w, h))
@@ -155,7 +155,7 @@ def check_layout(root: str | Path, kind: str, check_images: bool = True) -> Layo
 
 
 class OfficialDataset(ItemRNG, Dataset):
-    """CUB / COCO as DF-GAN reads them (spec §4.6): CUB bbox crop, ``Resize(int(imsize·76/64))`` →
+    """CUB / COCO as DF-GAN reads them (docs/official_behaviour.md §12.2–§12.3): CUB bbox crop, ``Resize(int(imsize·76/64))`` →
     ``RandomCrop`` → ``RandomHorizontalFlip`` → [-1,1]; one of N captions drawn uniformly per access;
     18-token sub-sampling rule. Draws use the dataset's own generator (seeded by ``seed``).
 
@@ -318,7 +318,7 @@ def make_fixture(
             tp = root / "text" / f"{key}.txt"
             tp.parent.mkdir(parents=True, exist_ok=True)
             tp.write_text("\n".join(info["captions"][key]) + "\n", encoding="utf-8")
-    # vocabulary in first-seen order over train then test (spec §4.6)
+    # vocabulary in first-seen order over train then test (docs/official_behaviour.md §12.4)
     wordtoix: dict[str, int] = {END_TOKEN: 0}
     for split in ("train", "test"):
         for key in info["keys"][split]:

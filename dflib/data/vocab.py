@@ -1,4 +1,4 @@
-"""Tokeniser, vocabulary and a restricted unpickler (spec §4.6 "Tokeniser / vocabulary").
+"""Tokeniser, vocabulary and a restricted unpickler (docs/official_behaviour.md §12.4).
 
 The tokeniser follows the official DF-GAN/AttnGAN rule: replace ``"\\ufffd\\ufffd"`` by a space,
 lower-case, split into ``\\w+`` runs, drop non-ASCII characters inside every token and drop tokens that
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 END_TOKEN = "<end>"
-WORDS_NUM = 18  # spec §4.6: tokens per caption fed to the text encoder
+WORDS_NUM = 18  # docs/official_behaviour.md §12.3: tokens per caption fed to the text encoder
 _WORD_RE = re.compile(r"\w+")
 
 
@@ -41,7 +41,7 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 
 def tokenize(text: str) -> list[str]:
-    """Official tokeniser (spec §4.6): ``"a Red-bird!"`` -> ``['a', 'red', 'bird']``."""
+    """Official tokeniser (docs/official_behaviour.md §12.4): ``"a Red-bird!"`` -> ``['a', 'red', 'bird']``."""
     text = text.replace("\ufffd\ufffd", " ").lower()
     out = []
     for tok in _WORD_RE.findall(text):
@@ -73,7 +73,7 @@ class _PlainDataUnpickler(pickle.Unpickler):
 
 
 def safe_load_pickle(path: str | Path):
-    """Load a pickle that may only contain plain data (spec §4.6 pickles: captions, filenames).
+    """Load a pickle that may only contain plain data (docs/official_behaviour.md §12.4 pickles: captions, filenames).
 
     Raises :class:`UnsafePickleError` naming the file and the refused global for anything else, and
     ``FileNotFoundError`` naming the file when it is missing.
@@ -93,7 +93,7 @@ def safe_load_pickle(path: str | Path):
 def pad_tokens(
     ids: Sequence[int], words_num: int = WORDS_NUM, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, int]:
-    """Official 18-token rule (spec §4.6 ``get_caption``): returns ``(tokens int64 (words_num,), length)``.
+    """Official 18-token rule (docs/official_behaviour.md §12.3): returns ``(tokens int64 (words_num,), length)``.
 
     Shorter captions are zero padded. Longer ones keep ``words_num`` positions drawn at random without
     replacement, in their original order (re-drawn on every call); length = ``min(len(ids), words_num)``.
@@ -114,7 +114,7 @@ def pad_tokens(
 
 
 class Vocab:
-    """Word <-> id mapping with index 0 = ``'<end>'`` (spec §4.6).
+    """Word <-> id mapping with index 0 = ``'<end>'`` (docs/official_behaviour.md §12.4).
 
     ``wordtoix: dict[str, int]`` and ``ixtoword: dict[int, str]`` mirror the official pickle.
     """
@@ -236,7 +236,7 @@ class DamsmCaptions:
 
 
 def load_damsm_pickle(path: str | Path) -> DamsmCaptions:
-    """Read ``[train_caps, test_caps, ixtoword, wordtoix]`` (spec §4.6) safely and check its layout."""
+    """Read ``[train_caps, test_caps, ixtoword, wordtoix]`` (docs/official_behaviour.md §12.4) safely and check its layout."""
     path = Path(path)
     obj = safe_load_pickle(path)
     if not isinstance(obj, (list, tuple)) or len(obj) != 4:

@@ -1,5 +1,5 @@
 """Evaluation: FID (standard TF-FID Inception and the official DF-GAN variant), attribute accuracy on
-``shapes``, R-precision (spec §6).
+``shapes``, R-precision (official FID: docs/official_behaviour.md §16).
 
 Quick use::
 

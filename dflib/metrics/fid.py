@@ -1,4 +1,4 @@
-"""Fréchet Inception Distance (FID): features, Gaussian statistics, the Fréchet distance (spec §6.1).
+"""Fréchet Inception Distance (FID): features, Gaussian statistics, the Fréchet distance (docs/official_behaviour.md §16).
 
 Two feature pipelines, both taking images in [-1, 1] (the dataset convention):
 
@@ -11,7 +11,7 @@ Two feature pipelines, both taking images in [-1, 1] (the dataset convention):
   DF-GAN repository uses; only that one reproduces the README's 12.10 (CUB) / 15.41 (COCO).
 
 FID = ||mu1 - mu2||² + tr(S1 + S2 - 2 (S1 S2)^½) (Heusel et al. 2017), computed as the DF-GAN code does
-it (spec §6.1): float64, ``np.cov(rowvar=False)``, ``scipy.linalg.sqrtm`` with a ``1e-6·I`` fallback and
+it (docs/official_behaviour.md §16): float64, ``np.cov(rowvar=False)``, ``scipy.linalg.sqrtm`` with a ``1e-6·I`` fallback and
 an imaginary-part tolerance of ``1e-3``.
 """
 
@@ -233,7 +233,7 @@ def inception_features(
 
 
 def compute_statistics(features: np.ndarray | Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """``(mu, sigma)`` of ``features (N, D)``: float64 mean and ``np.cov(rowvar=False)`` (spec §6.1)."""
+    """``(mu, sigma)`` of ``features (N, D)``: float64 mean and ``np.cov(rowvar=False)`` (docs/official_behaviour.md §16)."""
     f = features.detach().cpu().numpy() if isinstance(features, Tensor) else np.asarray(features)
     f = f.astype(np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
@@ -249,7 +249,7 @@ def _sqrtm(a: np.ndarray) -> np.ndarray:
 def frechet_distance(
     mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6, atol: float = 1e-3
 ) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), as coded in DF-GAN (spec §6.1):
+    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), as coded in DF-GAN (docs/official_behaviour.md §16):
     ``||mu1-mu2||² + tr(s1) + tr(s2) - 2 tr(sqrtm(s1 @ s2))``; if the square root is not finite, retry
     with ``eps·I`` added to both covariances; an imaginary part above ``atol`` raises ``ValueError``.
     2048-d matrices take tens of seconds on a small CPU (:func:`feature_frechet_distance` is faster
@@ -357,7 +357,7 @@ def dataset_statistics(
 ) -> tuple[np.ndarray, np.ndarray]:
     """FID statistics of the images of ``dataset`` (any split; items are dicts with ``image`` in [-1,1]):
     the first ``n`` items (all by default), plus their mirror images when ``hflip`` (as DF-GAN's
-    maintainer did for CUB, spec §6.1). Saved to ``path`` (.npz) when given."""
+    maintainer did for CUB, docs/official_behaviour.md §16). Saved to ``path`` (.npz) when given."""
     n = len(dataset) if n is None else min(int(n), len(dataset))
     if n < 2:
         raise ValueError(f"dataset_statistics needs at least 2 images, got n={n}")

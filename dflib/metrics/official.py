@@ -1,4 +1,4 @@
-"""The FID variant of the official DF-GAN code (spec §6.1): torchvision Inception-v3 + DM-GAN input path.
+"""The FID variant of the official DF-GAN code (docs/official_behaviour.md §16): torchvision Inception-v3 + DM-GAN input path.
 
 Generated images ``x`` in [-1,1] go through :func:`official_preprocess`:
 
@@ -38,7 +38,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def official_preprocess(x: Tensor, size: int = 299) -> Tensor:
-    """Images in [-1,1] (B,3,H,W) -> the official FID network input (spec §6.1 steps 1, 2, 4):
+    """Images in [-1,1] (B,3,H,W) -> the official FID network input (docs/official_behaviour.md §16 input steps 1, 2, 4):
     ``(x+1)/2``, bilinear resize to ``size``×``size`` (``align_corners=False``, no antialias), then
     ``x_c·(std_c/0.5) + (mean_c−0.5)/0.5``. No clamping (as in the repo)."""
     if x.ndim != 4 or x.shape[1] != 3:

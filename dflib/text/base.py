@@ -1,11 +1,10 @@
-"""The interface every text encoder in ``dflib.text`` shares (team contract, spec Sec. 4.1).
+"""The interface every text encoder in ``dflib.text`` shares .
 
 A text encoder is an ``nn.Module`` with an attribute ``dim`` (sentence-vector size) and
 ``encode(captions)`` / ``encode_batch(batch)``, both returning ``TextFeatures(sent, words, mask)``:
 ``sent (B, D)``, ``words (B, D, T)``, ``mask (B, T)`` bool with True on real tokens.
 
-DF-GAN uses the encoder frozen: ``eval()`` and ``requires_grad=False`` (spec Sec. 4.1, step 1 and the
-"Modes" note). ``freeze`` does both and makes later ``.train()`` calls keep the encoder in eval mode,
+DF-GAN uses the encoder frozen: ``eval()`` and ``requires_grad=False`` (docs/official_behaviour.md). ``freeze`` does both and makes later ``.train()`` calls keep the encoder in eval mode,
 so that a training loop which switches a parent module to train mode cannot turn dropout back on.
 """
 
@@ -16,6 +15,8 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
+
+from ..weights import state_dict_mismatch
 
 __all__ = ["TextFeatures", "TextEncoder", "freeze", "check_captions", "write_state_dict_error"]
 
@@ -55,7 +56,7 @@ class TextEncoder(nn.Module):
 
 
 def freeze(encoder: nn.Module) -> nn.Module:
-    """Put ``encoder`` in eval mode and switch off gradients of all its parameters (spec Sec. 4.1)."""
+    """Put ``encoder`` in eval mode and switch off gradients of all its parameters (docs/official_behaviour.md §8)."""
     for p in encoder.parameters():
         p.requires_grad_(False)
     if isinstance(encoder, TextEncoder):
@@ -81,6 +82,4 @@ def write_state_dict_error(
     module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str = ""
 ) -> str | None:
     """Compare ``state`` with ``module.state_dict()``; a message naming the problems, or None if it fits."""
-    from ..checkpoint import state_dict_mismatch
-
     return state_dict_mismatch(module, state, what, hint)

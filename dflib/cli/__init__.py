@@ -1,0 +1,9 @@
+"""Command lines on top of the library: ``python -m dflib <command> --help``.
+
+- ``train``: train DF-GAN (``dflib.cli.train``)
+- ``sample``: images from captions (``dflib.cli.sample``)
+- ``evaluate``: FID and friends, the official protocol (``dflib.cli.evaluate``)
+- ``pretrain``: pretrain a DAMSM text encoder (``dflib.cli.pretrain``)
+"""
+
+COMMANDS = ("train", "sample", "evaluate", "pretrain")

@@ -1,0 +1,49 @@
+"""A bag-of-words test encoder: fixed random word vectors (from a hash of the word), averaged.
+
+It has no parameters and knows nothing about meaning, but it is deterministic and instant: the unit tests
+and smoke runs use it where DAMSM or MiniLM would be slow or need files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..data.vocab import tokenize
+from .base import TextEncoder, TextFeatures, check_captions, freeze
+
+__all__ = ["BagOfWordsEncoder"]
+
+
+class BagOfWordsEncoder(TextEncoder):
+    """Fixed random word vectors (from a hash of the word), averaged: a 0-parameter encoder for tests and
+    quick smoke runs. Not DAMSM, not MiniLM: it knows nothing about meaning, but is deterministic."""
+
+    def __init__(self, dim: int = 32, words_num: int = 18, seed: int = 0) -> None:
+        super().__init__()
+        self.dim, self.words_num, self.seed = int(dim), int(words_num), int(seed)
+        freeze(self)
+
+    def _word(self, w: str) -> Tensor:
+        h = int.from_bytes(hashlib.sha256(f"{self.seed}:{w}".encode()).digest()[:8], "little")
+        return torch.randn(self.dim, generator=torch.Generator().manual_seed(h % 2**63))
+
+    def encode(self, captions: list[str]) -> TextFeatures:
+        captions = check_captions(captions)
+        toks = [tokenize(c)[: self.words_num] or ["<end>"] for c in captions]
+        T = max(len(t) for t in toks)
+        words = torch.zeros(len(toks), self.dim, T)
+        mask = torch.zeros(len(toks), T, dtype=torch.bool)
+        for i, t in enumerate(toks):
+            for j, w in enumerate(t):
+                words[i, :, j] = self._word(w)
+            mask[i, : len(t)] = True
+        sent = words.sum(2) / mask.sum(1, keepdim=True).clamp(min=1).sqrt()
+        return TextFeatures(sent, words, mask)
+
+    def encode_batch(self, batch: Mapping[str, Any]) -> TextFeatures:
+        return self.encode(list(batch["caption"]))
