@@ -477,7 +477,7 @@ def _metadata_hint(kind: str) -> str:
             f"see data/README.md, section 'Evaluation'")
 
 
-def _dataset_for(proto: Protocol, info: Mapping[str, Any], data_root: str | Path | None, imsize: int,
+def _dataset_for(proto: Protocol, info: Mapping[str, Any], data_root: str | Path | None,
                  dataset: str | None) -> tuple[str, Path | None, dict]:
     """(dataset name, root, build_dataset keyword arguments) for this protocol and checkpoint."""
     cfg = info.get("config") or {}
@@ -588,7 +588,7 @@ def evaluate_checkpoint(
     # --- networks --------------------------------------------------------------------------------
     netG, info = load_generator(ckpt, device=device, ema=ema)
     model = info["model"]
-    name, root, kw = _dataset_for(proto, info, data_root, model.imsize, dataset)
+    name, root, kw = _dataset_for(proto, info, data_root, dataset)
     te_path, voc = text_encoder_path, vocab
     if info["kind"] == "official":
         if root is None:
