@@ -1,0 +1,217 @@
+"""Build the course site (``make site``): ``book/`` + the executed notebooks -> a static HTML site.
+
+The notebooks are rendered by Sphinx with MyST-NB and sphinx-book-theme (Jupyter Book 1's stack; the
+configuration is ``book/conf.py``) from their committed outputs: nothing is executed. This script
+
+1. stages a source tree in a temporary folder that mirrors the repository (``index.md`` from ``book/``, the
+   numbered notebooks under ``notebooks/``), with the curriculum table of the index read from each
+   notebook's title (first ``#`` heading) and goal (the paragraph under ``## Goal``);
+2. runs ``sphinx-build -b html -c book`` on it into the output folder (``site/``);
+3. checks the result (:func:`check_site`: every internal link and image resolves, MathJax is bundled) and
+   exits non-zero on a problem.
+
+Usage: ``python tools/build_site.py [--notebooks notebooks] [--out site]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+MARKER = re.compile(r"^<!-- curriculum:.*-->$", re.M)
+MATHJAX = "_static/mathjax/tex-chtml.js"
+
+
+@dataclass(frozen=True)
+class NotebookInfo:
+    """What the index needs to know about one notebook."""
+
+    path: Path
+    title: str
+    goal: str
+
+
+def find_notebooks(folder: Path | str) -> list[Path]:
+    """The numbered notebooks (``NN_name.ipynb``) of a folder, in order."""
+    found = sorted(p for p in Path(folder).glob("*.ipynb") if NB_RE.match(p.name))
+    if not found:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def _paragraph_under(text: str, heading: str) -> str:
+    """The first paragraph under a markdown heading, on one line (list markers removed)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("#") and s.lstrip("#").strip().lower() == heading.lower():
+            para: list[str] = []
+            for nxt in lines[i + 1:]:
+                if not nxt.strip():
+                    if para:
+                        break
+                    continue
+                if nxt.strip().startswith("#"):
+                    break
+                para.append(re.sub(r"^\s*([*\-]|\d+\.)\s+", "", nxt).strip())
+            return " ".join(para)
+    return ""
+
+
+def notebook_info(path: Path | str) -> NotebookInfo:
+    """Title (first ``#`` heading) and goal (first paragraph under ``## Goal``) of a notebook."""
+    path = Path(path)
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    title, goal = path.stem, ""
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "markdown":
+            continue
+        src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        if title == path.stem and (m := re.search(r"^#\s+(.+)$", src, re.M)):
+            title = m.group(1).strip()
+        if not goal:
+            goal = _paragraph_under(src, "Goal")
+        if title != path.stem and goal:
+            break
+    return NotebookInfo(path=path, title=title, goal=goal)
+
+
+def curriculum_table(infos: list[NotebookInfo]) -> str:
+    """The index's curriculum: one row per notebook, linking its page (the title carries its number)."""
+    rows = ["| notebook | what you will do |", "|---|---|"]
+    for info in infos:
+        goal = info.goal.replace("|", "\\|")
+        rows.append(f"| [{info.title}](notebooks/{info.path.name}) | {goal} |")
+    return "\n".join(rows)
+
+
+def stage(notebooks: Path | str, dest: Path) -> list[NotebookInfo]:
+    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum) and notebooks/NN_*.ipynb."""
+    infos = [notebook_info(p) for p in find_notebooks(notebooks)]
+    (dest / "notebooks").mkdir(parents=True, exist_ok=True)
+    index = (BOOK / "index.md").read_text(encoding="utf-8")
+    if not MARKER.search(index):
+        raise ValueError("book/index.md lost its '<!-- curriculum: ... -->' line")
+    (dest / "index.md").write_text(MARKER.sub(lambda _: curriculum_table(infos), index), encoding="utf-8")
+    for info in infos:
+        shutil.copy2(info.path, dest / "notebooks" / info.path.name)
+    return infos
+
+
+def build_site(notebooks: Path | str = ROOT / "notebooks", out: Path | str = ROOT / "site",
+               quiet: bool = True) -> Path:
+    """Build the site into ``out`` (replaced); returns the path of its ``index.html``."""
+    out = Path(out).resolve()
+    with tempfile.TemporaryDirectory(prefix="dfgan-book-") as tmp:
+        src = Path(tmp) / "src"
+        stage(notebooks, src)
+        if out.exists():
+            shutil.rmtree(out)
+        cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(BOOK), "-d", str(Path(tmp) / "doctrees"),
+               "-j", "1", "--keep-going", str(src), str(out)]
+        if quiet:
+            cmd.insert(cmd.index("-b"), "-q")
+        proc = subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True)
+        sys.stdout.write(proc.stdout)
+        sys.stderr.write(proc.stderr.replace(str(src) + "/", ""))
+        if proc.returncode != 0:
+            raise RuntimeError(f"sphinx-build failed (exit {proc.returncode})")
+    return out / "index.html"
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+        self.images: list[str] = []
+        self.scripts: list[str] = []
+        self.styles: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"])
+        elif tag == "img":
+            self.images.append(a.get("src") or "")
+        elif tag == "script" and a.get("src"):
+            self.scripts.append(a["src"])
+        elif tag == "link" and a.get("href") and "stylesheet" in (a.get("rel") or ""):
+            self.styles.append(a["href"])
+
+
+def _is_external(url: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*:", url)) or url.startswith("//")
+
+
+def check_site(out: Path | str = ROOT / "site") -> list[str]:
+    """Problems in a built site; ``[]`` when all is well. Checks every HTML page for internal links and images
+    that do not resolve to a file, empty embedded images, and scripts or stylesheets loaded from another host
+    (the site must work offline); and that the bundled MathJax is there."""
+    import base64
+
+    out = Path(out)
+    problems = []
+    if not (out / "index.html").is_file():
+        problems.append(f"{out}/index.html is missing")
+    if not (out / MATHJAX).is_file():
+        problems.append(f"{MATHJAX} is missing: maths would not render offline")
+    for page in sorted(out.rglob("*.html")):
+        rel = page.relative_to(out)
+        if rel.parts[0] in ("_static", "_sources"):
+            continue
+        refs = _Refs()
+        refs.feed(page.read_text(encoding="utf-8"))
+        for url in refs.scripts + refs.styles:
+            if _is_external(url):
+                problems.append(f"{rel}: loads {url} from the network")
+        for href in refs.links:
+            if _is_external(href) or href.startswith("#"):
+                continue
+            path = unquote(urlsplit(href).path)
+            target = (page.parent / path) if path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                problems.append(f"{rel}: broken link to {href}")
+        for src in refs.images:
+            if src.startswith("data:image/"):
+                payload = src.split(",", 1)[1] if "," in src else ""
+                if len(base64.b64decode(payload, validate=False)) < 64:
+                    problems.append(f"{rel}: empty embedded image")
+            elif _is_external(src):
+                problems.append(f"{rel}: image {src} comes from the network")
+            elif not src or not (page.parent / unquote(urlsplit(src).path)).is_file():
+                problems.append(f"{rel}: missing image {src!r}")
+    return problems
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="folder of executed NN_name.ipynb")
+    ap.add_argument("--out", default=str(ROOT / "site"), help="output folder (replaced)")
+    ap.add_argument("--verbose", action="store_true", help="show sphinx-build's progress")
+    args = ap.parse_args(argv)
+    index = build_site(args.notebooks, args.out, quiet=not args.verbose)
+    problems = check_site(args.out)
+    for msg in problems:
+        print("problem:", msg)
+    pages = [p for p in Path(args.out).rglob("*.html") if p.relative_to(args.out).parts[0] not in ("_static",)]
+    print(f"wrote {len(pages)} pages to {args.out}/ (open {index})")
+    if problems:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
