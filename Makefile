@@ -1,12 +1,12 @@
-# dfgan-notebooks: every command creates .venv on first use (Python 3.11) and reuses it afterwards.
+# dfgan-notebooks: every command creates .venv on first use (Python 3.11, 3.12 or 3.13) and reuses it afterwards.
 #   make lab      open the notebook series in JupyterLab
 #   make test     run every test: unit tests, then every notebook under nbval (DFGAN_FAST=1)
 #   make train    train DF-GAN on the bundled `shapes` data (CPU, 32 px; stops after 12 minutes of training)
 #   make execute  re-run every notebook in full and store its outputs (what GitHub shows)
-#   make site     render the executed notebooks into a static HTML site in site/
+#   make site     build the course site (Sphinx + MyST-NB, config in book/) from the committed outputs into site/
 #   make e2e      the notebooks in JupyterLab and the site, driven by headless Chromium (part of make test)
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -20,7 +20,7 @@ PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 .PHONY: install lab test unit notebooks e2e train execute figures site bench bench-gpu clean
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "dfgan-notebooks needs Python 3.11 (found %s); install it or run: make PYTHON=/path/to/python3.11" % sys.version.split()[0]'
+	@$(PYTHON) -c 'import sys; assert (3, 11) <= sys.version_info[:2] <= (3, 13), "dfgan-notebooks needs Python 3.11, 3.12 or 3.13 (found %s); install one or run: make PYTHON=/path/to/python3.12" % sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -28,8 +28,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+# as root (a container) JupyterLab refuses to start without --allow-root
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: unit notebooks e2e
 
@@ -51,13 +52,13 @@ train: $(STAMP)
 execute: $(STAMP)
 	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
-	$(BIN)/python -m dflib.site --figures notebooks/figures
+	$(BIN)/python tools/export_figures.py --out notebooks/figures
 
 figures: $(STAMP)
-	$(BIN)/python -m dflib.site --figures notebooks/figures
+	$(BIN)/python tools/export_figures.py --out notebooks/figures
 
 site: $(STAMP)
-	$(BIN)/python -m dflib.site --notebooks notebooks --out site
+	$(BIN)/python tools/build_site.py --notebooks notebooks --out site
 
 bench: $(STAMP)
 	$(BIN)/python bench/train_step.py

@@ -128,12 +128,56 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The static site built from the committed notebooks, served by http.server on loopback."""
-    from dflib.site import build_site
+def offline_browser(tmp_path_factory):
+    """A second headless Chromium that cannot reach any host but loopback (every host name fails to resolve,
+    as with the network off), for the static site: maths and figures must come from the site itself."""
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        msg = "headless Chromium missing: apt-get install -y chromium chromium-driver"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
 
-    out = tmp_path_factory.mktemp("site")
-    build_site(ROOT / "notebooks", out)
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
+        "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-offline-profile')}",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=127.0.0.1",
+    ):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(120)
+    yield driver
+    driver.quit()
+
+
+def _build_tool():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_tools_build_site", ROOT / "tools" / "build_site.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def site_tool():
+    """tools/build_site.py (the builder behind ``make site``) as a module."""
+    return _build_tool()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, site_tool):
+    """The course site built from the committed notebooks (as ``make site`` does), served by http.server on
+    loopback."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    site_tool.build_site(ROOT / "notebooks", out)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
                             cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -148,30 +148,94 @@ def test_notebook_runs_in_jupyterlab(browser, lab, artifacts, name):
         driver.save_screenshot(str(artifacts / f"{stem}_after_{which.replace(' ', '_')}.png"))
 
 
-def test_static_site_pages_images_and_links(browser, site, artifacts):
-    from dflib.site import check_site
+_MATH_JS = """
+const done = arguments[arguments.length - 1];
+const report = () => {
+  const math = Array.from(document.querySelectorAll('.math'));
+  done({
+    mathjax: !!(window.MathJax && window.MathJax.version), version: window.MathJax ? window.MathJax.version : null,
+    math: math.length,
+    rendered: math.filter(e => e.querySelector('mjx-container')).length,
+    errors: document.querySelectorAll('mjx-merror').length,
+    raw: math.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60)).slice(0, 5),
+  });
+};
+if (!document.querySelector('.math')) { report(); }
+else {
+  const t0 = Date.now();
+  (function poll() {
+    const mj = window.MathJax;
+    if (mj && mj.startup && mj.startup.promise) { mj.startup.promise.then(report, report); }
+    else if (Date.now() - t0 > 30000) { report(); }
+    else { setTimeout(poll, 100); }
+  })();
+}
+"""
 
+_PAGE_JS = """
+return {
+  broken: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+  images: Array.from(document.querySelectorAll('.cell_output img')).length,
+  links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+  resources: performance.getEntriesByType('resource').map(e => e.name),
+  prompts: (document.querySelector('main') || document.body).innerText.match(/In \\[[ 0-9]*\\]:/g),
+  sidebar: document.querySelectorAll('nav.bd-docs-nav a.reference').length,
+  prev: !!document.querySelector('a.left-prev'), next: !!document.querySelector('a.right-next'),
+  launch: Array.from(document.querySelectorAll('.dropdown-launch-buttons a')).map(a => a.href),
+};
+"""
+
+
+def test_static_site_offline_pages_images_links_and_maths(offline_browser, site, site_tool, artifacts):
+    """Every page of the course site in a browser with no network: figures load, internal links answer, the
+    maths is typeset by the bundled MathJax, nothing is fetched from another host; the search page finds."""
+    browser = offline_browser
     url, out = site
-    assert check_site(out) == []
-    pages = sorted(p.name for p in Path(out).glob("*.html"))
-    assert "index.html" in pages and len(pages) >= 2
+    assert site_tool.check_site(out) == []
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    pages = ["index.html"] + [f"notebooks/{stem}.html" for stem in notebooks]
+    assert all((Path(out) / p).is_file() for p in pages), "a notebook has no page"
+    checked: set[str] = set()
+    maths = {}
     for page in pages:
         browser.get(f"{url}/{page}")
         _wait(lambda: browser.execute_script("return document.readyState") == "complete", 60, f"{page} to load")
-        broken = browser.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length;"
-        )
-        assert broken == 0, f"{page}: {broken} images did not load"
-        hrefs = browser.execute_script(
-            "return Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));"
-        )
-        for href in hrefs:
-            if href.startswith(("http:", "https:", "mailto:", "#")):
+        browser.set_script_timeout(60)
+        math = browser.execute_async_script(_MATH_JS)
+        info = browser.execute_script(_PAGE_JS)
+        assert info["broken"] == [], f"{page}: images did not load: {info['broken'][:3]}"
+        foreign = [r for r in info["resources"] if not r.startswith((url, "data:", "blob:"))]
+        assert foreign == [], f"{page}: fetched from outside the site: {foreign[:3]}"
+        assert not info["prompts"], f"{page}: shows execution prompts {info['prompts'][:3]}"
+        assert info["sidebar"] >= len(notebooks), f"{page}: the sidebar lists {info['sidebar']} pages"
+        if math["math"]:
+            assert math["mathjax"], f"{page}: MathJax did not load (offline)"
+            assert math["errors"] == 0, f"{page}: {math['errors']} TeX errors"
+            assert math["rendered"] == math["math"], f"{page}: maths left as source: {math['raw']}"
+        maths[page] = math["rendered"]
+        if page.startswith("notebooks/"):
+            assert info["prev"] or page.endswith(f"{notebooks[0]}.html"), f"{page}: no 'previous' link"
+            assert info["next"] or page.endswith(f"{notebooks[-1]}.html"), f"{page}: no 'next' link"
+            stem = Path(page).stem
+            assert any("colab.research.google.com" in h and h.endswith(f"/notebooks/{stem}.ipynb")
+                       for h in info["launch"]), f"{page}: no Colab launch link"
+            assert any("kaggle.com/kernels/welcome" in h for h in info["launch"]), f"{page}: no Kaggle launch link"
+            assert info["images"] >= 1 or stem.startswith("06"), f"{page}: no figure"
+        for href in info["links"]:
+            target = href.split("#")[0]
+            if not target.startswith(url) or target in checked:
                 continue
-            with urllib.request.urlopen(f"{url}/{href.split('#')[0]}", timeout=10) as r:
+            checked.add(target)
+            with urllib.request.urlopen(target, timeout=10) as r:
                 assert r.status == 200, f"{page}: link {href} answers {r.status}"
-        if page in ("index.html", pages[1]):
+        if page == "index.html" or "04_" in page:
             browser.save_screenshot(str(artifacts / f"site_{Path(page).stem}.png"))
+    assert sum(maths.values()) >= 50, f"only {sum(maths.values())} formulas typeset in the whole site: {maths}"
     index = (Path(out) / "index.html").read_text()
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        assert f'href="{nb.stem}.html"' in index, f"the index does not link {nb.name}"
+    for stem in notebooks:
+        assert f'href="notebooks/{stem}.html"' in index, f"the index does not link {stem}"
+    browser.get(f"{url}/search.html?q=hinge")
+    hits = _wait(lambda: browser.execute_script(
+        "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.getAttribute('href'));"),
+        60, "search results for 'hinge'")
+    assert any("02_hinge_loss" in h for h in hits), f"searching 'hinge' did not find notebook 02: {hits[:5]}"
