@@ -73,12 +73,13 @@ def diagnose_environment(
     prefix = Path(prefix or sys.prefix)
     python = python or sys.version_info[:2]
     ok, problems = [], []
-    if tuple(python) == (3, 11):
-        ok.append(f"kernel: Python 3.11 ({sys.executable})")
+    if (3, 11) <= tuple(python) <= (3, 13):
+        ok.append(f"kernel: Python {python[0]}.{python[1]} ({sys.executable})")
     else:
         problems.append(
-            f"the kernel runs Python {python[0]}.{python[1]} but the project needs 3.11: from the project root run "
-            "`make lab` (it creates .venv with Python 3.11 and starts JupyterLab with it), or choose that kernel"
+            f"the kernel runs Python {python[0]}.{python[1]} but the project needs 3.11, 3.12 or 3.13: from the "
+            "project root run `make lab` (it creates .venv with one of them and starts JupyterLab with it), or "
+            "choose such a kernel"
         )
     package_root = Path(__file__).resolve().parents[1]
     if cwd.name == "notebooks" and ((cwd.parent / "dflib").is_dir() or not (package_root / "notebooks").is_dir()):

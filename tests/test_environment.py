@@ -33,13 +33,32 @@ def test_environment_yml_pip_section_is_identical_to_requirements():
     assert len(pip) == 1 and pip[0]["pip"] == _requirements()
 
 
-def test_pyproject_pins_match_requirements():
-    text = (ROOT / "pyproject.toml").read_text()
-    pins = dict(r.split("==") for r in _requirements())
-    found = re.findall(r'"([A-Za-z0-9_.\-]+)==([^"]+)"', text)
-    assert found, "pyproject declares no pinned dependencies"
-    for name, ver in found:
-        assert pins.get(name) == ver, f"pyproject pins {name}=={ver} but requirements.txt has {pins.get(name)}"
+def _pyproject() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def test_pyproject_states_ranges_that_admit_the_pinned_set():
+    """pyproject.toml says what the code supports (ranges, Python 3.11 to 3.13); requirements.txt pins the set
+    that CI installs, and every pin lies inside its range."""
+    from packaging.requirements import Requirement
+    from packaging.specifiers import SpecifierSet
+    from packaging.utils import canonicalize_name
+
+    project = _pyproject()
+    python = SpecifierSet(project["requires-python"])
+    assert all(v in python for v in ("3.11", "3.12", "3.13")) and "3.10" not in python and "3.14" not in python
+    pins = {canonicalize_name(r.split("==")[0]): r.split("==")[1] for r in _requirements()}
+    declared = list(project["dependencies"]) + [d for group in project["optional-dependencies"].values() for d in group]
+    assert declared, "pyproject declares no dependencies"
+    for line in declared:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert not any(s.operator == "==" for s in req.specifier), f"pyproject pins {line}: state a range"
+        assert req.specifier, f"pyproject gives no version range for {req.name}"
+        assert name in pins, f"{req.name} is declared in pyproject but not pinned in requirements.txt"
+        assert pins[name] in req.specifier, f"requirements.txt pins {req.name}=={pins[name]} outside {line}"
 
 
 def test_ci_runs_exactly_the_readme_test_command():

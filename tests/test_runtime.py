@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dflib import runtime
@@ -34,15 +35,22 @@ def _fake_prefix(tmp_path, with_extension=True):
     return tmp_path
 
 
-def test_diagnosis_all_good_from_the_notebooks_folder(tmp_path):
-    ok, problems = runtime.diagnose_environment(cwd=ROOT / "notebooks", prefix=_fake_prefix(tmp_path), python=(3, 11))
-    assert problems == [] and len(ok) == 3
+@pytest.mark.parametrize("python", [(3, 11), (3, 12), (3, 13)])
+def test_diagnosis_all_good_from_the_notebooks_folder(tmp_path, python):
+    ok, problems = runtime.diagnose_environment(cwd=ROOT / "notebooks", prefix=_fake_prefix(tmp_path), python=python)
+    assert problems == [] and len(ok) == 3 and f"Python {python[0]}.{python[1]}" in ok[0]
+
+
+@pytest.mark.parametrize("python", [(3, 10), (3, 14)])
+def test_diagnosis_rejects_pythons_outside_3_11_to_3_13(tmp_path, python):
+    ok, problems = runtime.diagnose_environment(cwd=ROOT / "notebooks", prefix=_fake_prefix(tmp_path), python=python)
+    assert len(problems) == 1 and f"Python {python[0]}.{python[1]}" in problems[0] and "3.11, 3.12 or 3.13" in problems[0]
 
 
 def test_diagnosis_names_each_problem_and_the_command_to_run(tmp_path):
-    ok, problems = runtime.diagnose_environment(cwd=tmp_path, prefix=_fake_prefix(tmp_path / "p", False), python=(3, 12))
+    ok, problems = runtime.diagnose_environment(cwd=tmp_path, prefix=_fake_prefix(tmp_path / "p", False), python=(3, 14))
     assert len(problems) == 3 and ok == []
-    assert "Python 3.12" in problems[0] and "make lab" in problems[0]
+    assert "Python 3.14" in problems[0] and "make lab" in problems[0]
     assert str(tmp_path) in problems[1] and "notebooks/" in problems[1] and "make lab" in problems[1]
     assert "JupyterLab extension" in problems[2] and "reload" in problems[2]
 
