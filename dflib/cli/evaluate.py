@@ -78,7 +78,8 @@ def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
 
     ``inject`` is passed on to ``evaluate_checkpoint`` (tests give stand-in networks: ``official_net``,
     ``standard_net``, ``image_encoder``)."""
-    from dflib.metrics.protocol import EvaluationError, evaluate_checkpoint
+    from dflib.metrics.evaluate import evaluate_checkpoint
+    from dflib.metrics.protocol import EvaluationError
     from dflib.weights import CheckpointMismatchError
 
     args = build_parser().parse_args(argv)
