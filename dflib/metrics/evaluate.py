@@ -24,6 +24,7 @@ __all__ = ["INCEPTION_WEIGHTS_FILE", "INCEPTION_WEIGHTS_URL", "evaluate_checkpoi
 INCEPTION_WEIGHTS_FILE = "inception_v3_google-0cc3c7bd.pth"
 INCEPTION_WEIGHTS_URL = f"https://download.pytorch.org/models/{INCEPTION_WEIGHTS_FILE}"
 
+
 def _torch_hub_weights() -> Path | None:
     p = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
     return p if p.is_file() else None
