@@ -403,3 +403,182 @@ def test_stale_classifier_cache_names_the_file_and_the_fix(classifier, tmp_path)
     torch.save(blob, stale)
     with pytest.raises(ValueError, match="Delete .*stale.pt to retrain"):
         M.train_attribute_classifier({"imsize": 32}, steps=1, path=stale, progress=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# Every attribute, accuracy on stated attributes, diversity on open ones (data with freedom)
+# --------------------------------------------------------------------------------------------------
+FREE = dict(max_objects=1, layout="spread", object_scale=1.5, background=["gray", "black", "white"],
+            captions_per_image=4, state_size=0.5, state_position=0.5, state_background=0.5)
+ATTRS = ("color", "shape", "size", "position", "background")
+
+
+@pytest.fixture(scope="module")
+def free_classifier():
+    return M.train_attribute_classifier({"imsize": 32, "seed": 0, **FREE}, steps=300, progress=False)
+
+
+@pytest.fixture(scope="module")
+def free_test():
+    from dflib.data import build_dataset
+
+    return build_dataset("shapes", split="test", imsize=32, seed=123, length=600, **FREE)
+
+
+def test_classifier_reads_every_attribute_of_real_images(free_classifier, free_test, classifier, shapes_test):
+    acc = M.real_attribute_accuracy(free_classifier, free_test, n=600)
+    assert set(acc) == set(ATTRS)
+    assert min(acc.values()) >= 0.97, acc
+    # the original grid data (random backgrounds, small objects at 32 px): every attribute too
+    grid = M.real_attribute_accuracy(classifier[0], shapes_test, n=400)
+    assert grid["position"] >= 0.97 and grid["background"] >= 0.97 and grid["size"] >= 0.9, grid
+
+
+def test_position_and_background_readers_by_hand():
+    from dflib.data.shapes import BACKGROUND_NAMES, BACKGROUND_RGB, ShapesDataset
+
+    ds = ShapesDataset(imsize=32, max_objects=1, layout="spread", object_scale=1.5, positions=[0, 4, 5],
+                       background=["gray", "blue"])
+    clf = AttributeClassifierFor(ds)
+    gray = torch.tensor(BACKGROUND_RGB["gray"], dtype=torch.float32) / 127.5 - 1
+    centres = ds.position_centres() * 32 - 0.5
+    imgs, want = [], []
+    for p, dy, dx in ((0, 0, 0), (4, 1, -1), (5, 0, 2), (8, 0, 0)):  # 8 (bottom right) is never drawn
+        img = gray[:, None, None].repeat(1, 32, 32).clone()
+        cy, cx = int(centres[p, 0]) + dy, int(centres[p, 1]) + dx
+        img[:, cy - 2 : cy + 3, cx - 2 : cx + 3] = 1.0  # a white 5x5 square centred on (cy, cx)
+        imgs.append(img)
+        want.append({0: 0, 4: 4, 5: 5, 8: 5}[p])  # nearest allowed point: 8 -> 5 (right)
+    pred = M.predict_attributes(clf, torch.stack(imgs))
+    assert pred["position"].tolist() == want
+    assert pred["background"].tolist() == [BACKGROUND_NAMES.index("gray")] * 4
+    blue = torch.tensor(BACKGROUND_RGB["blue"], dtype=torch.float32)[:, None, None].expand(3, 32, 32) / 127.5 - 1
+    assert M.predict_attributes(clf, blue[None])["background"].item() == BACKGROUND_NAMES.index("blue")
+    red = torch.tensor(BACKGROUND_RGB["red"], dtype=torch.float32)[:, None, None].expand(3, 32, 32) / 127.5 - 1
+    assert M.predict_attributes(clf, red[None])["background"].item() in (8, 2)  # never red: only gray/blue allowed
+
+
+def AttributeClassifierFor(ds):
+    from dflib.metrics.attributes import _reader_config
+
+    return M.AttributeClassifier(8, 6, 32, 8, **_reader_config(ds)).eval()
+
+
+def test_stated_accuracy_by_hand():
+    truth = {"color": [0, 1, 2, 3], "size": [0, 1, 1, 0], "position": [4, 4, 0, 8]}
+    pred = {"color": [0, 1, 0, 3], "size": [1, 1, 1, 1], "position": [4, 3, 0, 0]}
+    stated = {"size": [True, True, False, False], "position": [False, False, False, False]}
+    acc, n = M.stated_accuracy(truth, pred, stated)
+    assert acc == {"color": 0.75, "size": 0.5, "position": None} and n == {"color": 4, "size": 2, "position": 0}
+
+
+def oracle_encode_all(captions):
+    from dflib.data.shapes import parse_caption
+
+    return torch.tensor([[parse_caption(c).get(a, -1) for a in ATTRS] for c in captions], dtype=torch.float32)
+
+
+class SceneG(nn.Module):
+    """Draws what the caption states; what it leaves open comes from the data distribution seeded by the
+    noise ('data'), from the caption alone ('ignore': the same image for every noise draw), or for half of
+    the noise draws (first noise value > 0) a fixed value of every open attribute ('half')."""
+
+    z_dim = 8
+
+    def __init__(self, dataset, mode="data"):
+        super().__init__()
+        self.ds, self.mode = dataset, mode
+
+    def forward(self, noise, sentence):
+        import hashlib
+        import random
+
+        out = []
+        for z, s in zip(noise, sentence.long().tolist()):
+            fixed = {a: v for a, v in zip(ATTRS, s) if v >= 0}
+            key = repr(s) if self.mode == "ignore" else z.numpy().tobytes()
+            r = random.Random(hashlib.sha1(key if isinstance(key, bytes) else key.encode()).digest())
+            if self.mode == "half" and z[0] > 0:
+                for a in ("size", "position"):
+                    fixed.setdefault(a, self.ds.allowed(a)[0])
+                fixed.setdefault("background", next(b for b in self.ds.allowed("background") if b != fixed["color"]))
+            out.append(self.ds.render(self.ds.sample_scene(r, fixed)))
+        return torch.stack(out)
+
+
+def test_spread_and_diversity_ratio_closed_forms():
+    from dflib.metrics.diversity import diversity_ratio, mean_pairwise_distance, spread
+
+    assert spread([3, 3, 3, 3]) == 0.0 and spread([0, 1]) == 1.0
+    assert spread([0, 0, 1, 1]) == pytest.approx(1 - (2 + 2) / 12)  # 2/3
+    assert spread(list(range(9)) * 4) == pytest.approx(1 - 9 * 4 * 3 / (36 * 35))
+    with pytest.raises(ValueError, match="2 draws"):
+        spread([1])
+    real = [[0] * 4 + [1] * 4, list(range(9)) * 4]
+    assert diversity_ratio([[1] * 8, [5] * 36], real) == (0.0, 2)  # ignores the noise
+    assert diversity_ratio(real, real) == (1.0, 2)  # samples the data
+    # half collapsed: half the draws show one value, the other half are spread like the data
+    half = [[0] * 6 + [1] * 2, [0] * 20 + [v for v in range(1, 9) for _ in range(2)]]
+    assert diversity_ratio(half, real)[0] == pytest.approx(0.75)  # (3K/8)/(K/2) and 864/1152, by hand
+    assert diversity_ratio([[0, 1]], [[2, 2, 2]]) == (None, 0)  # no variety in the data: not counted
+    x = torch.zeros(3, 1, 2, 2)
+    x[1] += 1.0
+    x[2] += 2.0
+    assert mean_pairwise_distance(x) == pytest.approx((1 + 2 + 1) / 3)
+
+
+@pytest.mark.parametrize("mode,lo,hi", [("ignore", 0.0, 0.0), ("data", 0.88, 1.12), ("half", 0.63, 0.87)])
+def test_attribute_diversity_of_constructed_generators(free_classifier, free_test, mode, lo, hi):
+    from dflib.metrics.diversity import attribute_diversity
+
+    res = attribute_diversity(SceneG(free_test, mode), oracle_encode_all, free_test, free_classifier, n_captions=40,
+                              draws=32, real_draws=128, seed=1, truncation=0.88)
+    assert set(res["diversity"]) == {"size", "position", "background"}
+    assert all(res["n_captions"][a] >= 12 for a in res["diversity"]), res["n_captions"]
+    for a, v in res["diversity"].items():
+        assert lo <= v <= hi, (mode, a, v, res)
+    assert lo <= res["mean"] <= hi
+    if mode == "ignore":
+        assert res["pixels"] == 0.0
+    else:
+        assert res["pixels"] > 0.5
+
+
+def test_evaluate_shapes_generator_reports_every_field(free_classifier):
+    import json
+
+    from dflib.data import build_dataset
+
+    test = build_dataset("shapes", split="test", imsize=32, seed=0, **FREE)
+    res = M.evaluate_shapes_generator(SceneG(test, "data"), oracle_encode_all, {**FREE, "length": 50}, n=96,
+                                      seed=0, truncation=0.88, imsize=32, classifier=free_classifier,
+                                      diversity_captions=24, draws=16)
+    json.dumps(res)  # JSON-ready for metrics.json
+    assert set(res["accuracy"]) == set(res["real_accuracy"]) == set(res["chance"]) == set(ATTRS)
+    assert min(res["accuracy"].values()) >= 0.95 and min(res["real_accuracy"].values()) >= 0.95, res
+    assert res["n"] == 96 and res["n_stated"]["color"] == 96 and 20 <= res["n_stated"]["position"] <= 76
+    assert res["chance"]["position"] == pytest.approx(1 / 9) and res["chance"]["background"] == pytest.approx(1 / 3)
+    assert 0.75 <= res["diversity_mean"] <= 1.25 and res["draws"] == 16
+    assert res["free_attributes"] == list(ATTRS)
+    # a generator that ignores the noise: accurate on what captions state, no diversity
+    const = M.evaluate_shapes_generator(SceneG(test, "ignore"), oracle_encode_all, FREE, n=96, seed=0, imsize=32,
+                                        classifier=free_classifier, diversity_captions=24, draws=8)
+    assert min(const["accuracy"].values()) >= 0.95 and const["diversity_mean"] == 0.0
+
+
+def test_evaluate_shapes_generator_with_a_real_netG_and_its_own_classifier(tmp_path):
+    from dflib.models import NetG
+
+    netG = NetG(ngf=4, z_dim=16, cond_dim=8, imsize=32).train()
+    enc = lambda caps: torch.ones(len(caps), 8)  # noqa: E731
+    res = M.evaluate_shapes_generator(netG, enc, FREE, n=16, seed=3, classifier_steps=5, diversity_captions=4,
+                                      draws=4, classifier_path=tmp_path / "clf.pt")
+    assert netG.training and (tmp_path / "clf.pt").is_file()
+    assert all(v is None or 0.0 <= v <= 1.0 for v in res["accuracy"].values())
+    assert res["diversity_mean"] is None or res["diversity_mean"] >= 0.0
+    # the original preset's data (everything but colour and shape fixed): nothing to be diverse about
+    preset = dict(max_objects=1, captions_per_image=3, layout="center", background="gray", object_scale=2.0,
+                  size="big", jitter=0)
+    res = M.evaluate_shapes_generator(netG, enc, preset, n=16, seed=3, classifier_steps=5, diversity_captions=4,
+                                      draws=4)
+    assert res["diversity"] == {} and res["diversity_mean"] is None and res["free_attributes"] == ["color", "shape"]

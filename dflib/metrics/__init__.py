@@ -10,6 +10,7 @@ Quick use::
 
     clf = metrics.train_attribute_classifier({"imsize": 32}, path="clf.pt")
     metrics.evaluate_generator_attributes(netG, text_encoder, test_set, n=512, classifier=clf)
+    metrics.evaluate_shapes_generator(netG, text_encoder, data_options, n=512)  # accuracy + diversity
 """
 
 from .attributes import (
@@ -17,6 +18,8 @@ from .attributes import (
     AttributeClassifier,
     attribute_accuracy,
     evaluate_generator_attributes,
+    generate_for_items,
+    stated_accuracy,
     generate_for_dataset,
     generator_attribute_accuracy,
     predict_attributes,
@@ -24,6 +27,8 @@ from .attributes import (
     single_object_indices,
     train_attribute_classifier,
 )
+from .diversity import attribute_diversity, diversity_ratio, spread
+from .shapes_eval import evaluate_shapes_generator
 from .fid import (
     compute_statistics,
     dataset_statistics,
@@ -49,6 +54,12 @@ __all__ = [
     "AttributeClassifier",
     "attribute_accuracy",
     "evaluate_generator_attributes",
+    "evaluate_shapes_generator",
+    "generate_for_items",
+    "stated_accuracy",
+    "attribute_diversity",
+    "diversity_ratio",
+    "spread",
     "generate_for_dataset",
     "generator_attribute_accuracy",
     "predict_attributes",
