@@ -459,7 +459,7 @@ def test_position_and_background_readers_by_hand():
 
 
 def AttributeClassifierFor(ds):
-    from dflib.metrics.attributes import _reader_config
+    from dflib.metrics.classifier import _reader_config
 
     return M.AttributeClassifier(8, 6, 32, 8, **_reader_config(ds)).eval()
 

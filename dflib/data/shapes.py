@@ -26,405 +26,80 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from .images import ItemRNG
-from .vocab import Vocab, pad_tokens, tokenize
+from .shapes_draw import (
+    ATTRIBUTE_VALUES,
+    BACKGROUND_NAMES,
+    BACKGROUND_RGB,
+    CAPTION_ATTRIBUTES,
+    COLOR_NAMES,
+    COLOR_RGB,
+    LAYOUTS,
+    POSITION_NAMES,
+    SHAPE_NAMES,
+    SIZE_NAMES,
+    SIZE_RADIUS,
+    Scene,
+    _max_jitter,
+    _max_jitter_centre,
+    _radius,
+    render_scene,
+    shape_alpha,
+)
+from .shapes_text import (
+    BACKGROUND_WORDS,
+    COLOR_WORDS,
+    PAIR_TEMPLATES,
+    SHAPE_WORDS,
+    SINGLE_TEMPLATES,
+    SIZE_WORDS,
+    STATED_TEMPLATES,
+    make_caption,
+    make_stated_caption,
+    parse_caption,
+    shapes_vocab,
+    stated_attributes,
+)
+from .vocab import pad_tokens
 
 __all__ = [
     "SHAPE_NAMES",
     "COLOR_NAMES",
     "COLOR_RGB",
     "SIZE_NAMES",
+    "SIZE_RADIUS",
     "BACKGROUND_NAMES",
+    "BACKGROUND_RGB",
     "LAYOUTS",
     "POSITION_NAMES",
+    "ATTRIBUTE_VALUES",
+    "CAPTION_ATTRIBUTES",
+    "SHAPE_WORDS",
+    "COLOR_WORDS",
+    "BACKGROUND_WORDS",
+    "SIZE_WORDS",
+    "SINGLE_TEMPLATES",
+    "PAIR_TEMPLATES",
+    "STATED_TEMPLATES",
     "Scene",
     "ShapesDataset",
     "shapes_vocab",
     "parse_caption",
+    "make_caption",
+    "make_stated_caption",
+    "stated_attributes",
+    "render_scene",
     "shape_alpha",
-    "ATTRIBUTE_NAMES",
-    "ATTRIBUTE_VALUES",
-    "CAPTION_ATTRIBUTES",
 ]
 
-SHAPE_NAMES = ("circle", "square", "triangle", "star", "heart", "cross")
-COLOR_NAMES = ("red", "green", "blue", "yellow", "purple", "cyan", "white", "black")
-COLOR_RGB = {
-    "red": (220, 30, 30),
-    "green": (30, 160, 40),
-    "blue": (30, 60, 220),
-    "yellow": (250, 220, 30),
-    "purple": (130, 40, 170),
-    "cyan": (40, 210, 230),
-    "white": (250, 250, 250),
-    "black": (15, 15, 15),
-}
-# a background may also be plain gray (``background='gray'``): mid-range values, so G's tanh output is not
-# pushed into saturation as it is by a black or white background; gray is never an object colour
-BACKGROUND_NAMES = COLOR_NAMES + ("gray",)
-SIZE_NAMES = ("small", "big")
-# objects in the cells of a 3x3 grid; one object in the middle; one object on a 3x3 lattice inset from the border
-LAYOUTS = ("grid", "center", "spread")
-POSITION_NAMES = (
-    "top left", "top", "top right",
-    "left", "center", "right",
-    "bottom left", "bottom", "bottom right",
-)  # index = 3 * row + col
-# the attributes of the primary object a caption may state; colour and shape are always stated
-CAPTION_ATTRIBUTES = ("color", "shape", "size", "position", "background")
-ATTRIBUTE_VALUES = {
-    "color": COLOR_NAMES, "shape": SHAPE_NAMES, "size": SIZE_NAMES, "position": POSITION_NAMES,
-    "background": BACKGROUND_NAMES,
-}
-ATTRIBUTE_NAMES = CAPTION_ATTRIBUTES  # alias
 _STATE_OPTIONS = ("size", "position", "background")  # state_<name> options
 _PLAN_STREAM = 0xFFFF  # random stream of the per-image statement plan (captions use streams 1..64)
 
-SHAPE_WORDS = {
-    "circle": ("circle", "disc", "disk"),
-    "square": ("square", "box"),
-    "triangle": ("triangle",),
-    "star": ("star",),
-    "heart": ("heart",),
-    "cross": ("cross", "plus"),
-}
-COLOR_WORDS = {
-    "red": ("red", "scarlet"),
-    "green": ("green",),
-    "blue": ("blue",),
-    "yellow": ("yellow",),
-    "purple": ("purple", "violet"),
-    "cyan": ("cyan", "turquoise"),
-    "white": ("white",),
-    "black": ("black",),
-}
-BACKGROUND_WORDS = {**COLOR_WORDS, "gray": ("gray", "grey")}
-BACKGROUND_RGB = {**COLOR_RGB, "gray": (128, 128, 128)}
-SIZE_WORDS = {"small": ("small", "little", "tiny"), "big": ("big", "large", "huge")}
-_VERT_WORDS = {0: ("top", "upper"), 2: ("bottom", "lower")}
-_HORIZ_WORDS = {0: ("left",), 2: ("right",)}
-_CENTER_WORDS = ("center", "middle", "centre")
-_SEPARATORS = ("and", "with")  # split a caption into one clause per object
-
-# half-extent of an object as a fraction of the image side (spec-free design choice)
-SIZE_RADIUS = {"small": 0.085, "big": 0.145}
-
-# {obj}/{obj2}: "a small red circle"; {pos}/{pos2}: "in the top left"; {bg}: "yellow"; {bg_np}: "a yellow"
-SINGLE_TEMPLATES = (
-    "{obj} {pos}",
-    "there is {obj} {pos}",
-    "{obj} {pos} on {bg_np} background",
-    "{obj} on {bg_np} background",
-    "{pos} there is {obj}",
-    "{obj} {pos}, the background is {bg}",
-    "a picture of {obj} {pos}",
-    "this image shows {obj} on {bg_np} background",
-    "{obj} is drawn {pos}",
-    "{obj} sits {pos} against {bg_np} background",
-)
-PAIR_TEMPLATES = (
-    "{obj} {pos} and {obj2} {pos2}",
-    "{obj} {pos} with {obj2} {pos2} on {bg_np} background",
-    "there is {obj} {pos} and {obj2}",
-    "{obj} and {obj2}, the background is {bg}",
-)
-_OBJECT_FORMS = ("a {size} {color} {shape}", "a {color} {shape}", "a {size} {shape} colored {color}")
-_CORNER_FORMS = ("in the {v} {h}", "at the {v} {h}", "in the {v} {h} corner")
-_SIDE_FORMS = ("on the {h}", "at the {h} side", "in the middle {h}")
-_EDGE_FORMS = ("at the {v}", "near the {v}", "in the {v} center")
-_CENTER_FORMS = ("in the {c}", "at the {c}")
-# captions built per attribute (``state_*`` options): keyed by (states position, states background); no new words
-STATED_TEMPLATES = {
-    (False, False): ("{obj}", "there is {obj}", "a picture of {obj}", "this image shows {obj}"),
-    (True, False): ("{obj} {pos}", "there is {obj} {pos}", "{pos} there is {obj}", "a picture of {obj} {pos}",
-                    "{obj} is drawn {pos}"),
-    (False, True): ("{obj} on {bg_np} background", "this image shows {obj} on {bg_np} background",
-                    "{obj}, the background is {bg}"),
-    (True, True): ("{obj} {pos} on {bg_np} background", "{obj} {pos}, the background is {bg}",
-                   "{obj} sits {pos} against {bg_np} background"),
-}
-_SIZED_FORMS = ("a {size} {color} {shape}", "a {size} {shape} colored {color}")
-_UNSIZED_FORMS = ("a {color} {shape}", "a {shape} colored {color}")
-
-
-@dataclass(frozen=True)
-class Scene:
-    """Attributes of one image; ``*2`` fields are -1 when there is a single object."""
-
-    shape: int
-    color: int
-    size: int
-    position: int
-    background: int
-    n_objects: int
-    shape2: int = -1
-    color2: int = -1
-    size2: int = -1
-    position2: int = -1
-    jitter: tuple[int, int, int, int] = (0, 0, 0, 0)  # (dx, dy) of object 1, then object 2
-
-    def attrs(self) -> dict[str, int]:
-        """Ground truth for evaluation (indices into the *_NAMES tuples)."""
-        return {
-            "shape": self.shape, "color": self.color, "size": self.size, "position": self.position,
-            "background": self.background, "n_objects": self.n_objects, "shape2": self.shape2,
-            "color2": self.color2, "size2": self.size2, "position2": self.position2,
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# drawing
-def _in_polygon(x: np.ndarray, y: np.ndarray, poly: list[tuple[float, float]]) -> np.ndarray:
-    """Even-odd point-in-polygon test, vectorised over points."""
-    inside = np.zeros(x.shape, dtype=bool)
-    for (x1, y1), (x2, y2) in zip(poly, poly[1:] + poly[:1]):
-        if y1 == y2:
-            continue
-        crosses = (y1 > y) != (y2 > y)
-        xint = (x2 - x1) * (y - y1) / (y2 - y1) + x1
-        inside ^= crosses & (x < xint)
-    return inside
-
-
-def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Unit-radius shapes, centred on (0,0), v pointing down (image rows)."""
-    if shape == "circle":
-        return u * u + v * v <= 1.0
-    if shape == "square":
-        return np.maximum(np.abs(u), np.abs(v)) <= 0.82
-    if shape == "triangle":
-        return _in_polygon(u, v, [(0.0, -0.95), (0.97, 0.72), (-0.97, 0.72)])
-    if shape == "star":
-        pts = []
-        for k in range(10):
-            rad = 1.0 if k % 2 == 0 else 0.45
-            ang = -math.pi / 2 + k * math.pi / 5
-            pts.append((rad * math.cos(ang), rad * math.sin(ang) + 0.08))
-        return _in_polygon(u, v, pts)
-    if shape == "heart":  # (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, y up
-        x, y = u * 1.2, 0.12 - 1.15 * v
-        return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
-    if shape == "cross":
-        au, av = np.abs(u), np.abs(v)
-        return ((au <= 0.3) & (av <= 0.95)) | ((av <= 0.3) & (au <= 0.95))
-    raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPE_NAMES}")
-
-
-@lru_cache(maxsize=512)
-def shape_alpha(shape: str, radius: float, supersample: int = 4) -> np.ndarray:
-    """Coverage (n, n) float32 in [0,1] of ``shape`` with half-extent ``radius`` pixels, centred on the
-    middle pixel, anti-aliased by ``supersample``² sub-pixel samples. Read-only (cached)."""
-    half = int(math.ceil(radius))
-    n = 2 * half + 1
-    ss = max(1, int(supersample))
-    c = (np.arange(n * ss, dtype=np.float64) + 0.5) / ss - (half + 0.5)
-    v, u = np.meshgrid(c / radius, c / radius, indexing="ij")
-    alpha = _inside(shape, u, v).reshape(n, ss, n, ss).mean(axis=(1, 3)).astype(np.float32)
-    alpha.setflags(write=False)
-    return alpha
-
-
-_COLOR_TABLE = np.array([COLOR_RGB[c] for c in COLOR_NAMES], dtype=np.float32) / 127.5 - 1.0
-_BACKGROUND_TABLE = np.array([BACKGROUND_RGB[c] for c in BACKGROUND_NAMES], dtype=np.float32) / 127.5 - 1.0
-
-
-def _radius(size: int, imsize: int, scale: float = 1.0) -> float:
-    """Half-extent in pixels of an object of size index ``size``."""
-    return SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
-
-
-def _object_centre(
-    position: int, size: int, imsize: int, dx: int, dy: int, scale: float = 1.0
-) -> tuple[int, int, float]:
-    row, col = divmod(position, 3)
-    radius = _radius(size, imsize, scale)
-    cx = int((col + 0.5) * imsize / 3) + dx
-    cy = int((row + 0.5) * imsize / 3) + dy
-    return cx, cy, radius
-
-
-def _max_jitter(size: int, imsize: int, scale: float = 1.0) -> int:
-    return max(0, int(imsize / 6 - _radius(size, imsize, scale) - 1))
-
-
-def _max_jitter_centre(size: int, imsize: int, scale: float = 1.0) -> int:
-    """Jitter of a lone centred object (``layout='center'``): up to imsize/8, object kept inside."""
-    return max(0, min(imsize // 8, int(imsize / 2 - _radius(size, imsize, scale) - 1)))
-
-
-def render_scene(scene: Scene, imsize: int, supersample: int = 4, scale: float = 1.0) -> np.ndarray:
-    """Float32 (3, imsize, imsize) image in [-1,1] of ``scene`` (numpy masks, no PIL); ``scale``
-    multiplies every object's radius (objects near the border are then clipped)."""
-    img = np.empty((3, imsize, imsize), dtype=np.float32)
-    img[:] = _BACKGROUND_TABLE[scene.background][:, None, None]
-    objs = [(scene.shape, scene.color, scene.size, scene.position, scene.jitter[0], scene.jitter[1])]
-    if scene.n_objects > 1:
-        objs.append((scene.shape2, scene.color2, scene.size2, scene.position2, scene.jitter[2], scene.jitter[3]))
-    for shape, color, size, position, dx, dy in objs:
-        cx, cy, radius = _object_centre(position, size, imsize, dx, dy, scale)
-        alpha = shape_alpha(SHAPE_NAMES[shape], radius, supersample)
-        half = alpha.shape[0] // 2
-        y0, x0 = cy - half, cx - half
-        ys, xs = max(0, y0), max(0, x0)
-        ye, xe = min(imsize, y0 + alpha.shape[0]), min(imsize, x0 + alpha.shape[1])
-        a = alpha[ys - y0 : ye - y0, xs - x0 : xe - x0]
-        region = img[:, ys:ye, xs:xe]
-        region *= 1.0 - a
-        region += _COLOR_TABLE[color][:, None, None] * a
-    return img
-
-
-# ---------------------------------------------------------------------------------------------
-# captions
-def _position_phrase(position: int, r: random.Random) -> str:
-    row, col = divmod(position, 3)
-    if row != 1 and col != 1:
-        return r.choice(_CORNER_FORMS).format(v=r.choice(_VERT_WORDS[row]), h=_HORIZ_WORDS[col][0])
-    if row == 1 and col == 1:
-        return r.choice(_CENTER_FORMS).format(c=r.choice(_CENTER_WORDS))
-    if row == 1:
-        return r.choice(_SIDE_FORMS).format(h=_HORIZ_WORDS[col][0])
-    return r.choice(_EDGE_FORMS).format(v=_VERT_WORDS[row][0])
-
-
-def _object_phrase(shape: int, color: int, size: int, r: random.Random) -> str:
-    return r.choice(_OBJECT_FORMS).format(
-        size=r.choice(SIZE_WORDS[SIZE_NAMES[size]]),
-        color=r.choice(COLOR_WORDS[COLOR_NAMES[color]]),
-        shape=r.choice(SHAPE_WORDS[SHAPE_NAMES[shape]]),
-    )
-
-
-def make_caption(scene: Scene, r: random.Random) -> str:
-    """One caption of ``scene``; the primary object (colour + shape) always comes first."""
-    templates = SINGLE_TEMPLATES + (PAIR_TEMPLATES if scene.n_objects > 1 else ())
-    template = r.choice(templates)
-    bg = r.choice(BACKGROUND_WORDS[BACKGROUND_NAMES[scene.background]])
-    slots = {
-        "obj": _object_phrase(scene.shape, scene.color, scene.size, r),
-        "pos": _position_phrase(scene.position, r),
-        "bg": bg,
-        "bg_np": f"a {bg}",
-    }
-    if scene.n_objects > 1:
-        slots["obj2"] = _object_phrase(scene.shape2, scene.color2, scene.size2, r)
-        slots["pos2"] = _position_phrase(scene.position2, r)
-    return template.format(**slots)
-
-
-def make_stated_caption(scene: Scene, stated: dict[str, bool], r: random.Random) -> str:
-    """One caption of a one-object ``scene`` that states colour, shape and exactly the attributes in
-    ``stated`` that are true (size, position, background)."""
-    word = {
-        "size": r.choice(SIZE_WORDS[SIZE_NAMES[scene.size]]),
-        "color": r.choice(COLOR_WORDS[COLOR_NAMES[scene.color]]),
-        "shape": r.choice(SHAPE_WORDS[SHAPE_NAMES[scene.shape]]),
-    }
-    obj = r.choice(_SIZED_FORMS if stated.get("size") else _UNSIZED_FORMS).format(**word)
-    template = r.choice(STATED_TEMPLATES[(bool(stated.get("position")), bool(stated.get("background")))])
-    pos = _position_phrase(scene.position, r) if stated.get("position") else ""
-    bg = r.choice(BACKGROUND_WORDS[BACKGROUND_NAMES[scene.background]])
-    return template.format(obj=obj, pos=pos, bg=bg, bg_np=f"a {bg}")
-
-
-def stated_attributes(caption: str) -> dict[str, bool]:
-    """Which of :data:`CAPTION_ATTRIBUTES` the caption states for its primary object (via
-    :func:`parse_caption`)."""
-    parsed = parse_caption(caption)
-    return {k: k in parsed for k in CAPTION_ATTRIBUTES}
-
-
-def _lookup(table: dict[str, tuple[str, ...]], names: tuple[str, ...]) -> dict[str, int]:
-    return {w: names.index(name) for name, words in table.items() for w in words}
-
-
-_SHAPE_IX = _lookup(SHAPE_WORDS, SHAPE_NAMES)
-_COLOR_IX = _lookup(COLOR_WORDS, COLOR_NAMES)
-_BACKGROUND_IX = _lookup(BACKGROUND_WORDS, BACKGROUND_NAMES)
-_SIZE_IX = _lookup(SIZE_WORDS, SIZE_NAMES)
-_VERT_IX = {w: row for row, ws in _VERT_WORDS.items() for w in ws}
-_HORIZ_IX = {w: col for col, ws in _HORIZ_WORDS.items() for w in ws}
-
-
-def _parse_clause(tokens: list[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in tokens:
-        if t in _SHAPE_IX and "shape" not in out:
-            out["shape"] = _SHAPE_IX[t]
-        elif t in _COLOR_IX and "color" not in out:
-            out["color"] = _COLOR_IX[t]
-        elif t in _SIZE_IX and "size" not in out:
-            out["size"] = _SIZE_IX[t]
-    row = next((_VERT_IX[t] for t in tokens if t in _VERT_IX), None)
-    col = next((_HORIZ_IX[t] for t in tokens if t in _HORIZ_IX), None)
-    centre = any(t in _CENTER_WORDS for t in tokens)
-    if row is not None or col is not None or centre:
-        out["position"] = 3 * (1 if row is None else row) + (1 if col is None else col)
-    return out
-
-
-def parse_caption(caption: str) -> dict[str, int]:
-    """Attributes named by a ``shapes`` caption: 'shape', 'color' (always) and, when mentioned, 'size',
-    'position', 'background' and the second object's 'shape2', 'color2', 'size2', 'position2'.
-
-    >>> parse_caption("there is a big blue square on a yellow background")
-    {'shape': 1, 'color': 2, 'size': 1, 'background': 3}
-    """
-    toks = tokenize(caption)
-    out: dict[str, int] = {}
-    keep = [True] * len(toks)
-    for j, t in enumerate(toks):
-        if t != "background":
-            continue
-        keep[j] = False
-        if j > 0 and toks[j - 1] in _BACKGROUND_IX:
-            out["background"] = _BACKGROUND_IX[toks[j - 1]]
-            keep[j - 1] = False
-        elif j + 2 < len(toks) and toks[j + 1] == "is" and toks[j + 2] in _BACKGROUND_IX:
-            out["background"] = _BACKGROUND_IX[toks[j + 2]]
-            keep[j + 2] = False
-    clauses: list[list[str]] = [[]]
-    for t, k in zip(toks, keep):
-        if not k:
-            continue
-        if t in _SEPARATORS:
-            clauses.append([])
-        else:
-            clauses[-1].append(t)
-    objects = [c for c in (_parse_clause(c) for c in clauses) if "shape" in c]
-    if not objects or "color" not in objects[0]:
-        raise ValueError(f"caption {caption!r} names no coloured shape (shapes: {SHAPE_NAMES})")
-    primary = objects[0]
-    out = {**{k: primary[k] for k in ("shape", "color", "size", "position") if k in primary}, **out}
-    if len(objects) > 1:
-        out.update({f"{k}2": v for k, v in objects[1].items()})
-    return out
-
-
-@lru_cache(maxsize=1)
-def shapes_vocab() -> Vocab:
-    """The vocabulary of every word any template can produce, in a fixed order (seed independent)."""
-    texts: list[str] = []
-    stated = tuple(t for ts in STATED_TEMPLATES.values() for t in ts) + _SIZED_FORMS + _UNSIZED_FORMS
-    forms = SINGLE_TEMPLATES + PAIR_TEMPLATES + _OBJECT_FORMS + _CORNER_FORMS + _SIDE_FORMS + _EDGE_FORMS + _CENTER_FORMS
-    for t in forms + stated:  # the stated templates come last and add no word: the vocabulary is unchanged
-        texts.append(" ".join(w for w in t.replace("{", " {").replace("}", "} ").split() if "{" not in w))
-    texts.append("a")
-    for table in (SHAPE_WORDS, BACKGROUND_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS):
-        texts.extend(w for words in table.values() for w in words)
-    texts.extend(_CENTER_WORDS)
-    return Vocab.from_captions(texts)
-
-
-# ---------------------------------------------------------------------------------------------
-# dataset
 _SPLIT_ID = {"train": 0, "test": 1}
 
 
