@@ -109,3 +109,118 @@ def test_errors_name_files_and_skip_bad(txt_folder):
     assert "sub/b" not in ds.keys
     with pytest.raises(FileNotFoundError, match="nowhere"):
         FolderDataset(txt_folder / "nowhere")
+
+
+# ---------------------------------------------------------------------------------------------------
+# issue 14: images outside the root, odd formats and oversized images through the dataset
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def outside_setup(tmp_path):
+    root = tmp_path / "ds"
+    _img(root / "inside.png", (0, 255, 0))
+    _img(tmp_path / "secret" / "outside.png", (255, 0, 0))
+    (root / "link.png").symlink_to(tmp_path / "secret" / "outside.png")
+    (root / "sub").mkdir()
+    (root / "sub" / "inner.png").symlink_to(root / "inside.png")  # a symlink that stays inside: fine
+    return root, tmp_path / "secret" / "outside.png"
+
+
+def _jsonl(root, images):
+    (root / "captions.jsonl").write_text(
+        "\n".join(json.dumps({"image": im, "caption": f"picture number {i}"}) for i, im in enumerate(images)) + "\n")
+
+
+@pytest.mark.parametrize("how", ["absolute", "dotdot", "symlink"])
+def test_jsonl_paths_leaving_the_root_are_refused_naming_the_line(outside_setup, how):
+    root, outside = outside_setup
+    escape = {"absolute": str(outside), "dotdot": "../secret/outside.png", "symlink": "link.png"}[how]
+    _jsonl(root, ["inside.png", "sub/inner.png", escape])
+    with pytest.raises(ValueError, match=r"captions\.jsonl:3: image path .*(absolute|leaves the dataset root)") as info:
+        FolderDataset(root, split="all")
+    msg = str(info.value)
+    assert "allow_outside_root=True" in msg and "data.options.allow_outside_root" in msg
+    if how == "symlink":
+        assert "symlink" in msg
+    # skip_bad skips the line with a warning; the opt-in reads it
+    with pytest.warns(UserWarning, match=r"captions\.jsonl:3"):
+        ds = FolderDataset(root, split="all", skip_bad=True)
+    assert sorted(ds.keys) == ["inside", "sub/inner"]
+    ds = FolderDataset(root, split="all", allow_outside_root=True, imsize=16, augment=False)
+    assert len(ds) == 3
+    out_key = [k for k in ds.keys if k not in ("inside", "sub/inner")][0]
+    it = ds[ds.keys.index(out_key)]
+    torch.testing.assert_close(it["image"][:, 8, 8], torch.tensor([1.0, -1.0, -1.0]))  # the outside image, red
+
+
+def test_jsonl_dotdot_that_stays_inside_is_fine(outside_setup):
+    root, _ = outside_setup
+    _jsonl(root, ["sub/../inside.png"])
+    assert len(FolderDataset(root, split="all")) == 1
+
+
+def test_txt_format_refuses_an_image_symlinked_from_outside(outside_setup):
+    root, _ = outside_setup
+    for name in ("inside", "link", "sub/inner"):
+        (root / f"{name}.txt").write_text("a picture\n")
+    with pytest.raises(ValueError, match=r"link\.png.*symlink.*allow_outside_root=True"):
+        FolderDataset(root, split="all")
+    assert sorted(FolderDataset(root, split="all", allow_outside_root=True).keys) == ["inside", "link", "sub/inner"]
+
+
+def test_odd_formats_through_the_dataset(tmp_path):
+    root = tmp_path / "odd"
+    root.mkdir()
+    Image.fromarray(np.zeros((20, 20, 4), np.uint8), "RGBA").save(root / "clear.png")  # all transparent black
+    (root / "clear.txt").write_text("nothing at all\n")
+    Image.new("RGB", (20, 20), (0, 0, 255)).save(root / "scan.tif")  # TIFF is listed and found
+    (root / "scan.txt").write_text("a blue scan\n")
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :20] = (255, 0, 0)
+    wide[:, 20:] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown upright, red is on top
+    Image.fromarray(wide).save(root / "phone.png", exif=exif)
+    (root / "phone.txt").write_text("a red and blue photo\n")
+    ds = FolderDataset(root, split="all", imsize=16, augment=False)
+    assert sorted(ds.keys) == ["clear", "phone", "scan"]
+    clear = ds[ds.keys.index("clear")]["image"]
+    torch.testing.assert_close(clear, torch.ones_like(clear))  # white background, not the stored black
+    torch.testing.assert_close(ds[ds.keys.index("scan")]["image"][:, 8, 8], torch.tensor([-1.0, -1.0, 1.0]))
+    phone = ds[ds.keys.index("phone")]["image"]
+    torch.testing.assert_close(phone[:, 1, 8], torch.tensor([1.0, -1.0, -1.0]))  # top: red
+    torch.testing.assert_close(phone[:, 14, 8], torch.tensor([-1.0, -1.0, 1.0]))  # bottom: blue
+
+
+def _png_header_only(path, side):
+    """A tiny PNG whose header claims side x side pixels (a decompression bomb's opening)."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
+                     + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])
+def test_oversized_image_is_skipped_by_skip_bad_and_named_without_it(txt_folder, side):
+    _png_header_only(txt_folder / "c.png", side)
+    with pytest.warns(UserWarning, match=r"c\.png refused"):
+        ds = FolderDataset(txt_folder, split="all", skip_bad=True)
+    assert sorted(ds.keys) == ["a", "sub/b"]
+    ds = FolderDataset(txt_folder, split="all")
+    with pytest.raises(OSError, match=r"c\.png") as info:
+        ds[ds.keys.index("c")]
+    msg = str(info.value)
+    assert "\n" not in msg and "skip_bad=True" in msg and "--set data.options.skip_bad=true" in msg
+    # an image that turns bad after the dataset was built is skipped at access time like a corrupt one
+    with pytest.warns(UserWarning, match=r"c\.png refused"):
+        ds = FolderDataset(txt_folder, split="all", skip_bad=True)
+    _png_header_only(txt_folder / "a.png", side)
+    with pytest.warns(UserWarning, match=r"a\.png refused"):
+        it = ds[ds.keys.index("a")]
+    assert it["key"] != "a"

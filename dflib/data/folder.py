@@ -9,20 +9,26 @@ Two caption formats (see ``data/README.md``):
 Keys are image paths relative to ``root`` without extension. The split is either a JSON ``split_file``
 ``{"train": [keys], "test": [keys]}`` or a deterministic hash of the key (``test_fraction`` of them go to
 test). The vocabulary is built over train + test captions (docs/official_behaviour.md §12.4 rule) unless ``vocab`` is given.
+
+Images must lie inside ``root``: a ``captions.jsonl`` path that is absolute, climbs out with ``..`` or
+resolves through a symlink to a file outside ``root`` (and, in the ``.txt`` format, an image symlinked from
+outside) is refused with an error naming the line (file), unless ``allow_outside_root=True``.
+Images are read by ``dflib.data.images.load_rgb`` (transparency on white, 16-bit scaled, EXIF orientation
+applied, over ``MAX_PIXELS`` refused).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
-from .images import IMAGE_EXTENSIONS, ItemRNG, load_first_readable, load_rgb, official_transform
+from .images import IMAGE_EXTENSIONS, ItemRNG, check_image, load_first_readable, load_rgb, official_transform, without_hint
 from .vocab import Vocab, pad_tokens, tokenize
 
 __all__ = ["FolderDataset", "hash_split", "read_captions"]
@@ -44,8 +50,27 @@ def _bad(msg: str, skip_bad: bool, exc_type: type[Exception] = ValueError) -> No
     warnings.warn(f"skip_bad: {msg}; skipped", stacklevel=3)
 
 
-def read_captions(root: str | Path, fmt: str = "auto", skip_bad: bool = False) -> dict[str, tuple[Path, list[str]]]:
-    """``{key: (image path, captions)}`` for every captioned image under ``root``."""
+_OUTSIDE_HINT = ("refused; pass allow_outside_root=True if you mean it "
+                 "(python -m dflib train: --set data.options.allow_outside_root=true)")
+
+
+def _outside(image: str, path: Path, root: Path) -> str | None:
+    """Why ``path`` (``root / image``) is not inside ``root``, or None if it is."""
+    if Path(image).is_absolute():
+        return f"image path {image!r} is absolute, not relative to the dataset root {root}"
+    real, real_root = path.resolve(), root.resolve()
+    if real.is_relative_to(real_root):
+        return None
+    lexical = Path(os.path.normpath(os.path.abspath(path)))
+    how = "through a symlink" if lexical.is_relative_to(os.path.abspath(root)) else "with '..'"
+    return f"image path {image!r} leaves the dataset root {real_root} {how} (it resolves to {real})"
+
+
+def read_captions(
+    root: str | Path, fmt: str = "auto", skip_bad: bool = False, allow_outside_root: bool = False
+) -> dict[str, tuple[Path, list[str]]]:
+    """``{key: (image path, captions)}`` for every captioned image under ``root``. Images outside ``root``
+    (see the module doc) are refused unless ``allow_outside_root``."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder not found: {root}")
@@ -72,6 +97,10 @@ def read_captions(root: str | Path, fmt: str = "auto", skip_bad: bool = False) -
                 _bad(f'{where}: expected {{"image": ..., "caption": ...}} or "captions": [...] ({exc})', skip_bad)
                 continue
             path = root / image
+            why = None if allow_outside_root else _outside(image, path, root)
+            if why:
+                _bad(f"{where}: {why}; {_OUTSIDE_HINT}", skip_bad, ValueError)
+                continue
             if not path.is_file():
                 _bad(f"{where}: image file not found: {path}", skip_bad, FileNotFoundError)
                 continue
@@ -84,6 +113,10 @@ def read_captions(root: str | Path, fmt: str = "auto", skip_bad: bool = False) -
         if not images:
             raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}")
         for path in images:
+            why = None if allow_outside_root else _outside(path.relative_to(root).as_posix(), path, root)
+            if why:
+                _bad(f"{path}: {why}; {_OUTSIDE_HINT}", skip_bad, ValueError)
+                continue
             txt = path.with_suffix(".txt")
             if not txt.is_file():
                 _bad(f"caption file not found: {txt} (one caption per line for {path.name})", skip_bad, FileNotFoundError)
@@ -116,13 +149,14 @@ class FolderDataset(ItemRNG, Dataset):
         vocab: Vocab | str | Path | None = None,
         augment: bool = True,
         skip_bad: bool = False,
+        allow_outside_root: bool = False,
     ):
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         self.root, self.split, self.imsize, self.words_num = Path(root), split, imsize, words_num
         self.seed = self.draw_seed = seed
         self.augment, self.skip_bad = augment, skip_bad
-        entries = read_captions(self.root, captions, skip_bad)
+        entries = read_captions(self.root, captions, skip_bad, allow_outside_root)
         fmt = captions if captions != "auto" else ("jsonl" if (self.root / "captions.jsonl").is_file() else "txt")
         for key in list(entries):
             path, caps = entries[key]
@@ -136,10 +170,9 @@ class FolderDataset(ItemRNG, Dataset):
         if skip_bad:
             for key in list(entries):
                 try:
-                    with Image.open(entries[key][0]) as im:
-                        im.verify()
-                except Exception as exc:  # noqa: BLE001 - any decoder error
-                    _bad(f"cannot read image {entries[key][0]}: {exc}", True)
+                    check_image(entries[key][0])
+                except OSError as exc:
+                    _bad(without_hint(exc), True)
                     del entries[key]
         splits = self._splits(sorted(entries), split_file, test_fraction)
         if vocab is None:
@@ -199,7 +232,7 @@ class FolderDataset(ItemRNG, Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         rng = self._rng()
-        j, img = load_first_readable(lambda j: load_rgb(self.paths[j]), i, len(self), self.skip_bad, self.root)
+        j, img = load_first_readable(lambda j: load_rgb(self.paths[j], exif_transpose=True), i, len(self), self.skip_bad, self.root)
         k = int(rng.integers(len(self._ids[j])))
         tokens, length = pad_tokens(self._ids[j][k], self.words_num, rng)
         return {

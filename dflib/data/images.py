@@ -11,21 +11,137 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["load_rgb", "load_first_readable", "pil_to_tensor", "official_transform", "ItemRNG", "IMAGE_EXTENSIONS"]
+__all__ = [
+    "load_rgb", "to_rgb", "check_image", "load_first_readable", "pil_to_tensor", "official_transform", "ItemRNG",
+    "IMAGE_EXTENSIONS", "BACKGROUND", "MAX_PIXELS", "ImageTooLargeError", "SKIP_BAD_HINT", "without_hint",
+]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+BACKGROUND = (255, 255, 255)
+"""Transparent and translucent pixels are composited onto this colour (white, as the ``emoji`` dataset)."""
+
+MAX_PIXELS: int | None = 89_478_485
+"""Images with more pixels (width x height) are refused before they are decoded (decompression-bomb guard;
+the value is PIL's own warning threshold, ``Image.MAX_IMAGE_PIXELS``). Set to ``None`` to lift it (PIL then
+still refuses images over twice its own ``Image.MAX_IMAGE_PIXELS``)."""
+
+SKIP_BAD_HINT = "use skip_bad=True to skip such images; python -m dflib train: --set data.options.skip_bad=true"
+
+_16BIT = ("I;16", "I;16B", "I;16L", "I;16N")
+_ALPHA = ("RGBA", "LA", "PA", "RGBa")
 
 
-def load_rgb(path: str | Path) -> Image.Image:
-    """``Image.open(path).convert('RGB')`` with errors that name the file."""
+class ImageTooLargeError(OSError):
+    """An image over ``MAX_PIXELS`` (or PIL's decompression-bomb limit); an ``OSError``, so ``skip_bad`` skips it."""
+
+
+def without_hint(exc: BaseException) -> str:
+    """The error's message without the ``skip_bad`` advice (for the warning when it is skipped)."""
+    return str(exc).replace(f"; {SKIP_BAD_HINT}", "")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _open(path: Path) -> Image.Image:
+    """``Image.open`` (lazy: the header only) with the pixel limit applied before anything is decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(
+            f"image {path} refused: {_one_line(exc)} (PIL's Image.MAX_IMAGE_PIXELS); {SKIP_BAD_HINT}") from None
+    w, h = im.size
+    if MAX_PIXELS is not None and w * h > MAX_PIXELS:
+        im.close()
+        raise ImageTooLargeError(
+            f"image {path} refused: {w}x{h} = {w * h:,} pixels is over the limit of {MAX_PIXELS:,} "
+            f"(dflib.data.images.MAX_PIXELS; a decompression bomb?); {SKIP_BAD_HINT}")
+    return im
+
+
+def _unsupported(im: Image.Image, fmt: str | None = None) -> str | None:
+    if im.mode == "F" or (im.mode in ("I", "I;32", "I;32B", "I;32L") and (fmt or im.format) != "PNG"):
+        return (f"mode {im.mode} (32-bit integer or floating-point pixels) has no fixed range to map to 8 bits; "
+                "convert the file to 8- or 16-bit RGB or grayscale")
+    return None
+
+
+def to_rgb(im: Image.Image, fmt: str | None = None) -> Image.Image:
+    """Any image PIL opens -> 8-bit RGB with the pixel values a viewer shows:
+
+    * transparency (an alpha channel, a palette or colour key ``transparency``) is composited onto
+      ``BACKGROUND`` (alpha ``a``: ``round((a * c + (255 - a) * bg) / 255)``), not dropped;
+    * 16-bit grayscale keeps its high byte (``v >> 8``, as PIL reads 16-bit RGB PNGs) instead of being clipped
+      at 255; 16-bit colour PNGs are already read that way by PIL;
+    * everything else (RGB, L, 1, P, CMYK, YCbCr, ...) is ``im.convert('RGB')``, PIL's own conversion (for the
+      official datasets' JPEGs this is exactly the official ``Image.open(path).convert('RGB')``);
+    * 32-bit integer / floating-point images raise ``ValueError`` (no range to map from);
+    * multi-frame files (GIF, APNG, TIFF) give their first frame.
+
+    ``fmt``: the file format when ``im`` is no longer the opened file (e.g. after a transpose).
+    """
+    reason = _unsupported(im, fmt)
+    if reason:
+        raise ValueError(reason)
+    if im.mode in _16BIT or im.mode == "I":  # 16-bit grayscale (PNG 16-bit reads as "I" on older Pillow)
+        arr = np.asarray(im).astype(np.int64)
+        grey = Image.fromarray(np.clip(arr >> 8, 0, 255).astype(np.uint8), "L")
+        trns = im.info.get("transparency")
+        if not isinstance(trns, int):
+            return grey.convert("RGB")
+        alpha = Image.fromarray(np.where(arr == trns, 0, 255).astype(np.uint8), "L")
+        im = Image.merge("LA", (grey, alpha))
+    if im.mode in _ALPHA or "transparency" in im.info:
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(bg, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def load_rgb(path: str | Path, exif_transpose: bool = False) -> Image.Image:
+    """Read ``path`` as an 8-bit RGB image (``to_rgb``: transparency on ``BACKGROUND``, 16-bit scaled, first
+    frame). Refuses images over ``MAX_PIXELS`` (``ImageTooLargeError``, an ``OSError``) and raises
+    ``OSError`` with a one-line message naming the file for anything unreadable. ``exif_transpose``: turn
+    the image upright as its EXIF orientation tag says (camera photos)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise OSError(f"cannot read image {path}: {exc} (corrupt or not an image; use skip_bad=True to skip)") from exc
+        with _open(path) as im:
+            if exif_transpose:
+                from PIL import ImageOps
+
+                return to_rgb(ImageOps.exif_transpose(im), im.format)
+            return to_rgb(im)
+    except ImageTooLargeError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+        raise OSError(f"cannot read image {path}: {_one_line(exc)} (corrupt, truncated or unsupported; "
+                      f"{SKIP_BAD_HINT})") from exc
+
+
+def check_image(path: str | Path) -> None:
+    """Cheap check without decoding every pixel: the file opens as an image, is within ``MAX_PIXELS``, has a
+    mode ``to_rgb`` accepts and passes PIL's ``verify()``. Raises ``OSError`` naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        im = _open(path)
+        with im:
+            reason = _unsupported(im)
+            if reason:
+                raise ValueError(reason)
+            im.verify()
+    except ImageTooLargeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder error
+        raise OSError(f"cannot read image {path}: {_one_line(exc)} (corrupt, truncated or unsupported; "
+                      f"{SKIP_BAD_HINT})") from exc
 
 
 def load_first_readable(
@@ -40,7 +156,7 @@ def load_first_readable(
         except OSError as exc:
             if not skip_bad:
                 raise
-            warnings.warn(f"skip_bad: {exc}; using the next item", stacklevel=3)
+            warnings.warn(f"skip_bad: {without_hint(exc)}; using the next item", stacklevel=3)
     raise OSError(f"no readable image in {where}")
 
 
