@@ -7,8 +7,11 @@ the ``module.`` prefix of a DistributedDataParallel wrapper. Files are always re
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import random
+import shutil
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig, build_models
-from .weights import CheckpointMismatchError, describe_state_dict, load_state_dict_strict, strip_module_prefix, unwrap
+from .weights import CheckpointMismatchError, describe_state_dict, load_state_dict_strict, read_weights_file, strip_module_prefix, unwrap
 
 __all__ = [
     "infer_model_config",
@@ -63,10 +66,7 @@ def load_official_checkpoint(
             f"official checkpoint {path} not found: download state_epoch_1220.pth (CUB) or "
             "state_epoch_290.pth (COCO) from the links in the official DF-GAN README"
         )
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-        raise CheckpointMismatchError(f"could not read {path} as a weights-only PyTorch checkpoint: {exc}") from exc
+    ckpt = read_weights_file(path, map_location)
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
         if isinstance(ckpt, Mapping) and all(isinstance(v, Tensor) for v in ckpt.values()):
             raise CheckpointMismatchError(
@@ -116,31 +116,84 @@ __all__ += [
     "latest_checkpoint",
     "prune_checkpoints",
     "CKPT_PATTERN",
+    "CheckpointDamagedError",
+    "file_sha256",
+    "verify_checksum",
+    "clean_stale_temporaries",
 ]
 
 CKPT_PATTERN = re.compile(r"^state_step_(\d+)\.pth$")
 
 
+class CheckpointDamagedError(CheckpointMismatchError):
+    """A checkpoint's bytes differ from the checksum written beside it (or it cannot be read at all)."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sha_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def clean_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete ``.<name>.tmp-<pid>`` files left by interrupted saves of processes that no longer run."""
+    folder = Path(folder)
+    removed = []
+    for tmp in folder.glob(".*.tmp-*") if folder.is_dir() else []:
+        pid = tmp.name.rpartition(".tmp-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` onto ``path``.
+    """``torch.save`` to a temporary file in the same folder, fsync, then ``os.replace`` onto ``path``,
+    with ``path.sha256`` written beside it (checked by :func:`load_training_checkpoint`).
 
     A crash (or exception) while writing leaves any previous ``path`` untouched; the temporary file is
-    removed on error.
+    removed on error, and temporaries of earlier crashed processes are removed first. A full disk is
+    reported as such, with the free space, instead of torch's "unexpected pos".
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        digest = file_sha256(tmp)
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            tmp.unlink()
-        except FileNotFoundError:
-            pass
+        _sha_path(path).write_text(f"{digest}  {path.name}\n")
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):
+            free = shutil.disk_usage(path.parent).free
+            if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or free < 64 * 2**20:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"could not write the checkpoint {path}: the disk is full ({free / 2**20:.0f} MiB free). "
+                    "Free some space (or pass --out on another disk) and resume from the last checkpoint",
+                ) from exc
         raise
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
@@ -151,6 +204,16 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     except OSError:  # pragma: no cover - some file systems refuse fsync on directories
         pass
     return path
+
+
+def verify_checksum(path: str | Path) -> None:
+    """Raise :class:`CheckpointDamagedError` if ``path.sha256`` exists and does not match the file."""
+    path = Path(path)
+    sha = _sha_path(path)
+    if sha.is_file():
+        want = sha.read_text().split()[0] if sha.read_text().strip() else ""
+        if want != file_sha256(path):
+            raise CheckpointDamagedError(f"{path} is damaged: its bytes do not match {sha.name}")
 
 
 def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
@@ -240,7 +303,8 @@ def save_training_checkpoint(
 
 
 def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by ``save_training_checkpoint`` (weights only); errors name the file."""
+    """Read a checkpoint written by ``save_training_checkpoint`` (weights only, checksum verified);
+    errors name the file and, when it is damaged, the newest good checkpoint before it."""
     path = Path(path)
     if path.is_dir():
         found = latest_checkpoint(path)
@@ -250,9 +314,14 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} not found")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-        raise CheckpointMismatchError(f"could not read {path} as a weights-only PyTorch checkpoint: {exc}") from exc
+        verify_checksum(path)
+        ckpt = read_weights_file(path, map_location)
+    except CheckpointMismatchError as exc:
+        if "refused to load" in str(exc):
+            raise
+        older = [p for p in list_checkpoints(path.parent) if p.name < path.name]
+        hint = f"; the previous checkpoint is {older[-1]} (pass it to --resume)" if older else ""
+        raise CheckpointDamagedError(f"{exc}{hint}") from exc
     if not isinstance(ckpt, Mapping) or "model" not in ckpt or "optimizers" not in ckpt:
         raise CheckpointMismatchError(f"{path} is not a DF-GAN training checkpoint (no 'model'/'optimizers')")
     ckpt = dict(ckpt)
@@ -281,4 +350,5 @@ def prune_checkpoints(folder: str | Path, keep_last: int) -> list[Path]:
     doomed = found[:-keep_last] if keep_last > 0 else []
     for p in doomed:
         p.unlink(missing_ok=True)
+        _sha_path(p).unlink(missing_ok=True)
     return doomed

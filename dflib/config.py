@@ -24,6 +24,7 @@ __all__ = [
     "config_from_dict",
     "RESUME_FIELDS",
     "config_for_resume",
+    "validate_config",
 ]
 
 
@@ -76,8 +77,10 @@ class TrainConfig:
     """Everything a training run needs; presets in ``TRAIN_PRESETS``, any field overridable.
 
     Paper settings (paper Sec. 4; docs/official_behaviour.md): Adam(0, 0.9), lr G 1e-4, lr D+C 4e-4, batch 32 per GPU,
-    MA-GP k=2 p=6 every step, no EMA / AMP / schedule; epochs 1301 (CUB) or 301 (COCO).
-    ``max_steps`` (if > 0) stops earlier than ``epochs``. Intervals are in optimisation steps.
+    MA-GP k=2 p=6 every step, no EMA / AMP / schedule; 1300 epochs (CUB) or 300 (COCO), as the official
+    loop runs epochs 1 ... max_epoch - 1. ``max_steps`` (if > 0) stops earlier than ``epochs``.
+    Intervals: ``*_every`` count optimisation steps; ``*_every_epochs`` (if > 0) count epochs instead, so
+    that the number of GPUs does not change them (the paper presets save every 10 / 5 epochs and keep all).
     ``text_encoder``: 'damsm' (``text_encoder_path`` = text_encoder*.pth, needs a vocabulary),
     'minilm' (offline all-MiniLM-L6-v2, cond_dim 384) or 'bow' (fixed random bag-of-words, tests only).
     """
@@ -109,7 +112,9 @@ class TrainConfig:
     log_every: int = 50
     sample_every: int = 1000
     save_every: int = 2000
-    keep_last: int = 3
+    sample_every_epochs: int = 0  # > 0: a sample grid after every N-th epoch (instead of sample_every)
+    save_every_epochs: int = 0  # > 0: a checkpoint after every N-th epoch (instead of save_every)
+    keep_last: int = 3  # checkpoints kept (0 = all)
     n_sample_rows: int = 8
     truncation: float = 0.88
     eval_samples: int = 0  # images per attribute-accuracy evaluation at the end (shapes only; 0 = off)
@@ -170,11 +175,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(name="cub", root="data/birds", num_workers=4),
         text_encoder="damsm",
         text_encoder_path="data/birds/DAMSMencoder/text_encoder200.pth",
-        epochs=1301,
+        epochs=1300,
         seed=100,
         log_every=100,
-        sample_every=276,
-        save_every=2760,
+        sample_every_epochs=1,
+        save_every_epochs=10,
+        keep_last=0,
     ),
     "coco-256": TrainConfig(
         preset="coco-256",
@@ -182,11 +188,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         data=DataConfig(name="coco", root="data/coco", num_workers=4),
         text_encoder="damsm",
         text_encoder_path="data/coco/DAMSMencoder/text_encoder100.pth",
-        epochs=301,
+        epochs=300,
         seed=100,
         log_every=100,
-        sample_every=2586,
-        save_every=12930,
+        sample_every_epochs=1,
+        save_every_epochs=5,
+        keep_last=0,
     ),
 }
 
@@ -271,6 +278,30 @@ def config_for_resume(saved: TrainConfig, requested: TrainConfig) -> TrainConfig
     for name in RESUME_FIELDS:
         setattr(out, name, copy.deepcopy(getattr(requested, name)))
     return out
+
+
+def validate_config(cfg: TrainConfig) -> TrainConfig:
+    """Raise ``ValueError`` naming the first setting that cannot work and how to fix it; returns ``cfg``."""
+    positive = ("batch_size", "epochs", "log_every", "lr_g", "lr_d", "magp_p", "n_sample_rows")
+    for name in positive:
+        value = getattr(cfg, name)
+        if not value > 0:
+            raise ValueError(f"{name}={value!r} must be positive: e.g. --set {name}={getattr(TrainConfig(), name)}")
+    non_negative = ("max_steps", "time_limit_min", "magp_k", "sample_every", "save_every", "keep_last",
+                    "sample_every_epochs", "save_every_epochs", "eval_samples", "threads")
+    for name in non_negative:
+        value = getattr(cfg, name)
+        if value < 0:
+            raise ValueError(f"{name}={value!r} must be 0 or more (0 switches it off)")
+    if not (0.0 <= cfg.beta1 < 1.0 and 0.0 <= cfg.beta2 < 1.0):
+        raise ValueError(f"Adam betas ({cfg.beta1}, {cfg.beta2}) must lie in [0, 1)")
+    if not 0.0 < cfg.ema_decay < 1.0:
+        raise ValueError(f"ema_decay={cfg.ema_decay!r} must lie in (0, 1)")
+    for name in ("imsize", "ngf", "ndf", "z_dim", "cond_dim", "ch_size"):
+        value = getattr(cfg.model, name)
+        if not (isinstance(value, int) and value > 0):
+            raise ValueError(f"model.{name}={value!r} must be a positive whole number")
+    return cfg
 
 
 def config_from_dict(d: dict) -> TrainConfig:

@@ -187,7 +187,18 @@ def load_text_encoder_for(
             "a DAMSM generator needs --text-encoder-path text_encoder*.pth and --vocab captions_DAMSM.pickle "
             "(or a vocabulary .json) to turn prompts into sentence vectors"
         )
-    return build_encoder(cfg, voc, device)
+    if cfg.text_encoder == "damsm" and not Path(cfg.text_encoder_path).is_file():
+        raise FileNotFoundError(f"DAMSM text encoder {cfg.text_encoder_path} not found: pass --text-encoder-path")
+    try:
+        return build_encoder(cfg, voc, device)
+    except ValueError as exc:  # the trainer's advice (--set ...) does not apply to sampling
+        if "cond_dim" in str(exc):
+            raise ValueError(
+                f"the text encoder {cfg.text_encoder!r} does not fit this generator (sentence size "
+                f"{info['model'].cond_dim} expected): pass the encoder it was trained with "
+                "(--text-encoder, --text-encoder-path)"
+            ) from None
+        raise
 
 
 # --------------------------------------------------------------------------------------------------

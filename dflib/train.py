@@ -26,20 +26,22 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid, save_image
 from tqdm.auto import tqdm
 
-from .checkpoint import load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
-from .config import TrainConfig, build_models, config_for_resume, config_from_dict
+from .checkpoint import latest_checkpoint, load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
+from .config import TrainConfig, build_models, config_for_resume, config_from_dict, validate_config
 from .data import build_dataset, collate
 from .data.order import ResumableBatches
 from .distributed import DistInfo, setup_distributed
 from .fast import build_step, prepare_networks, resolve_fast, wrap_networks
+from .interrupts import StopFlag, TrainingInterrupted, interrupts_as_exceptions
 from .noise import truncated_noise
+from .run_folder import RunFolderError, check_run_folder, claim_run_folder, new_run_folder
 from .runtime import seed_everything
 from .sample import generate_images
 from .step import Nets, NonFiniteLossError, build_optimizers, draw_noise, losses_to_floats
 from .text import SentenceCache, TextEncoder, build_encoder
 from .weights import load_state_dict_strict
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "TrainingInterrupted", "RunFolderError"]
 
 
 class Trainer:
@@ -62,7 +64,15 @@ class Trainer:
         device: str | torch.device | None = None,
         sample_captions: list[str] | None = None,
     ) -> None:
+        validate_config(cfg)
         ckpt = load_training_checkpoint(resume) if resume is not None else None
+        if ckpt is not None and out_dir is None:
+            newest = latest_checkpoint(Path(ckpt["path"]).parent)
+            if newest is not None and newest.name != Path(ckpt["path"]).name:
+                raise RunFolderError(
+                    f"{ckpt['path']} is not the newest checkpoint of its run ({newest.name} is): continuing in "
+                    "that folder would mix two runs. Pass --out NEW_FOLDER to branch from it"
+                )
         if ckpt is not None and ckpt.get("config"):
             # the saved configuration wins, except for the fields that say where the run stops and how it reports
             cfg = config_for_resume(config_from_dict(ckpt["config"]), cfg)
@@ -124,14 +134,18 @@ class Trainer:
         self._bad = torch.zeros((), dtype=torch.bool, device=self.device)
         self._bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
 
-        # output folder, resume state
+        # output folder (one run per folder), resume state
+        self.resumed_from = ckpt["path"] if ckpt is not None else None
+        self._last_save: Path | None = Path(ckpt["path"]) if ckpt is not None else None
         if ckpt is not None:
             self._load(ckpt)
             out_dir = out_dir or Path(ckpt["path"]).parent
+        self._saved_step = self.step
         if out_dir is None:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            out_dir = Path(cfg.out_dir) / f"{cfg.preset}-{stamp}"
+            out_dir = new_run_folder(Path(cfg.out_dir), cfg.preset) if self.dist.is_main else Path(cfg.out_dir) / "_"
         self.out_dir = Path(out_dir)
+        if self.dist.is_main:
+            check_run_folder(self.out_dir, resuming=ckpt is not None)
         self._writer = None
         self.sample_captions = sample_captions
         self._fixed: tuple[Tensor, Tensor, list[str]] | None = None
@@ -164,10 +178,11 @@ class Trainer:
             gathered: list[Any] = [None] * self.dist.world
             dist.all_gather_object(gathered, states)
             rank_states = {str(r): s for r, s in enumerate(gathered)}
+        self._saved_step = self.step
         if not self.dist.is_main:
             return None
         vocab = dict(self.vocab.wordtoix) if self.vocab is not None and hasattr(self.vocab, "wordtoix") else None
-        return save_training_checkpoint(
+        self._last_save = save_training_checkpoint(
             self.out_dir,
             netG=self.nets.netG,
             netD=self.nets.netD,
@@ -184,6 +199,7 @@ class Trainer:
             extra={"rank_states": rank_states, "world": self.dist.world},
             keep_last=self.cfg.keep_last,
         )
+        return self._last_save
 
     # -------------------------------------------------------------- pieces
     def sentences(self, batch: Mapping[str, Any]) -> Tensor:
@@ -268,6 +284,11 @@ class Trainer:
                 self._writer.add_scalar(f"loss/{k}", v, self.step)
 
     # -------------------------------------------------------------- the loop
+    def _epoch_ended(self, every: int) -> bool:
+        """True right after the last batch of an epoch whose number (1, 2, ...) is a multiple of ``every``."""
+        b = self.batches
+        return every > 0 and b.batch == b.batches_per_epoch and (b.epoch + 1) % every == 0
+
     def total_steps(self) -> int:
         by_epochs = self.cfg.epochs * self.batches.batches_per_epoch
         return min(by_epochs, self.cfg.max_steps) if self.cfg.max_steps > 0 else by_epochs
@@ -275,14 +296,16 @@ class Trainer:
     def run(self, max_steps: int | None = None) -> dict:
         """Train until ``max_steps`` (absolute step count; default from the config). Returns a summary.
 
-        Saves a checkpoint every ``save_every`` steps and at the end, a sample grid every
-        ``sample_every``; raises ``NonFiniteLossError`` (after logging) if a loss turns NaN/inf.
+        Saves a checkpoint every ``save_every`` steps (or ``save_every_epochs`` epochs) and at the end, a
+        sample grid every ``sample_every`` steps (or ``sample_every_epochs``); raises ``NonFiniteLossError``
+        (after logging) if a loss turns NaN/inf. Ctrl-C (SIGINT) and SIGTERM save a checkpoint of the last
+        finished step first and then raise :class:`TrainingInterrupted`: nothing since the last save is lost.
         """
         total = int(max_steps) if max_steps is not None else self.total_steps()
         main = self.dist.is_main
         if main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=2))
+            claim_run_folder(self.out_dir, self.cfg.to_dict(), self.resumed_from)
             if self.cfg.tensorboard and self._writer is None:
                 from torch.utils.tensorboard import SummaryWriter  # a slow import: only when logging
 
@@ -295,35 +318,22 @@ class Trainer:
         pending: list[dict[str, Tensor]] = []
         batches = iter(self.batches)
         self.stopped_by_time = False
+        stop = StopFlag()
         try:
-            while self.step < total:
-                pending.append(self.one_step(next(batches)))
-                if bar is not None:
-                    bar.update(1)
-                last = self.step >= total
-                if limit > 0 and not last and self.step % self.cfg.log_every == 0:
-                    over = torch.tensor(float(time.time() - t0 > limit), device=self.device)
-                    if self.dist.enabled:  # every rank stops at the same step
-                        dist.broadcast(over, 0)
-                    if over.item() > 0:
-                        self.stopped_by_time = last = True
-                if self.step % self.cfg.log_every == 0 or last:
-                    self._check_finite()
-                    mean = {k: torch.stack([d[k] for d in pending]).mean() for k in pending[0]}
-                    self._log(losses_to_floats(mean), bar)
-                    pending = []
-                if main and self.cfg.sample_every > 0 and (self.step % self.cfg.sample_every == 0 or last):
-                    self._check_finite(collective=False)
-                    self._write_grid()
-                if self.cfg.save_every > 0 and (self.step % self.cfg.save_every == 0) or last:
-                    self.save()
-                if self.stopped_by_time:
-                    break
+            with interrupts_as_exceptions(stop):
+                self._loop(total, bar, t0, limit, pending, batches, main, stop)
+            if stop.signal_name is not None:  # the signal came during the last step
+                raise TrainingInterrupted(stop.signal_name, self.step, self._last_save, self.out_dir)
+        except TrainingInterrupted:
+            if bar is not None:
+                bar.close()
+                bar = None
+            raise
         except NonFiniteLossError as exc:
             if bar is not None:
                 bar.close()
                 bar = None
-            print(f"[dflib.train] {exc}", file=sys.stderr)
+            print(f"[dflib train] {exc}", file=sys.stderr)
             raise
         finally:
             if bar is not None:
@@ -339,6 +349,49 @@ class Trainer:
             "out_dir": str(self.out_dir),
             "last_losses": self.history[-1] if self.history else {},
         }
+
+    def _loop(
+        self, total: int, bar: Any, t0: float, limit: float, pending: list, batches: Any, main: bool, stop: StopFlag
+    ) -> None:
+        """Steps until ``total`` (or the time limit); logs, writes grids and saves on their intervals. A
+        signal recorded in ``stop`` ends the loop after the step it came in, with a checkpoint."""
+        cfg = self.cfg
+        while self.step < total:
+            pending.append(self.one_step(next(batches)))
+            if stop.signal_name is not None:
+                self._check_finite()
+                if self.step > self._saved_step:
+                    self.save()
+                raise TrainingInterrupted(stop.signal_name, self.step, self._last_save, self.out_dir)
+            if bar is not None:
+                bar.update(1)
+            last = self.step >= total
+            if limit > 0 and not last and self.step % cfg.log_every == 0:
+                over = torch.tensor(float(time.time() - t0 > limit), device=self.device)
+                if self.dist.enabled:  # every rank stops at the same step
+                    dist.broadcast(over, 0)
+                if over.item() > 0:
+                    self.stopped_by_time = last = True
+            if self.step % cfg.log_every == 0 or last:
+                self._check_finite()
+                mean = {k: torch.stack([d[k] for d in pending]).mean() for k in pending[0]}
+                self._log(losses_to_floats(mean), bar)
+                pending.clear()
+            if main and self._due(cfg.sample_every, cfg.sample_every_epochs, last):
+                self._check_finite(collective=False)
+                self._write_grid()
+            if self._due(cfg.save_every, cfg.save_every_epochs, last, always_last=True):
+                self.save()
+            if self.stopped_by_time:
+                break
+
+    def _due(self, every_steps: int, every_epochs: int, last: bool, always_last: bool = False) -> bool:
+        """Whether an interval falls on this step: in epochs if ``every_epochs`` > 0, else in steps."""
+        if last and (always_last or every_steps > 0 or every_epochs > 0):
+            return True
+        if every_epochs > 0:
+            return self._epoch_ended(every_epochs)
+        return every_steps > 0 and self.step % every_steps == 0
 
     def close(self) -> None:
         if self._writer is not None:

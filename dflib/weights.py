@@ -6,8 +6,12 @@ metrics can all use it. ``unwrap`` removes a ``DistributedDataParallel`` (or any
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -17,6 +21,7 @@ __all__ = [
     "describe_state_dict",
     "state_dict_mismatch",
     "load_state_dict_strict",
+    "read_weights_file",
 ]
 
 
@@ -97,3 +102,29 @@ def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name:
     if msg:
         raise CheckpointMismatchError(msg)
     module.load_state_dict(state, strict=True)
+
+
+def _refusal(path: Path, exc: BaseException) -> str:
+    """Our own words for a file that ``torch.load(weights_only=True)`` refused, naming what it needs."""
+    text = str(exc)
+    wanted = re.findall(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL)\s+([\w.]+)", text)
+    if "Weights only load failed" in text or wanted:
+        what = f" the Python object {wanted[0]}" if wanted else " Python objects"
+        return (
+            f"refused to load {path}: it needs{what}, not just tensors and plain values. A file like that "
+            "could run code when unpickled, so dflib never loads it (weights only). If you made the file "
+            "yourself, re-save its state dicts with torch.save(model.state_dict(), ...)."
+        )
+    return f"could not read {path} as a PyTorch weights file ({type(exc).__name__}: {text.splitlines()[0] if text else ''})"
+
+
+def read_weights_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: no code from the file runs. Errors name the file and say
+    what was refused, in one line (:class:`CheckpointMismatchError`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file name and our own advice
+        raise CheckpointMismatchError(_refusal(path, exc)) from exc

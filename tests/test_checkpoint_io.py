@@ -60,7 +60,8 @@ def test_crash_while_saving_keeps_previous_checkpoint(tmp_path, monkeypatch):
         _save(tmp_path, nets, opts, step=2)
     monkeypatch.setattr(torch, "save", real_save)
     assert good.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [good.name]  # no temp file, no half checkpoint
+    # no temp file, no half checkpoint: the good file and its checksum only
+    assert sorted(p.name for p in tmp_path.iterdir()) == [good.name, good.name + ".sha256"]
     assert ck.latest_checkpoint(tmp_path) == good
     loaded = ck.load_training_checkpoint(tmp_path)
     assert loaded["step"] == 1

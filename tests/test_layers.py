@@ -25,6 +25,8 @@ LAYERS = [
     ("dflib.distributed", 4),
     ("dflib.fast", 5),
     ("dflib.checkpoint", 5),
+    ("dflib.run_folder", 5.5),
+    ("dflib.interrupts", 0),
     ("dflib.sample", 6),
     ("dflib.metrics", 6.5),
     ("dflib.train", 7),

@@ -85,8 +85,12 @@ def test_overrides_and_presets():
     assert (cfg.batch_size, cfg.model.ngf, cfg.lr_g) == (8, 64, 2e-4)
     paper = get_preset("coco-256")
     assert (paper.batch_size, paper.model.ngf, paper.model.z_dim, paper.model.cond_dim) == (32, 32, 100, 256)
-    assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2, paper.epochs) == (1e-4, 4e-4, 0.0, 0.9, 301)
-    assert get_preset("birds-256").epochs == 1301 and not get_preset("birds-256").ema
+    # the official loop runs epochs 1 .. max_epoch - 1: 300 (COCO) and 1300 (CUB), saving every 5 / 10 epochs
+    assert (paper.lr_g, paper.lr_d, paper.beta1, paper.beta2, paper.epochs) == (1e-4, 4e-4, 0.0, 0.9, 300)
+    birds = get_preset("birds-256")
+    assert birds.epochs == 1300 and not birds.ema
+    assert (birds.save_every_epochs, paper.save_every_epochs, birds.keep_last, paper.keep_last) == (10, 5, 0, 0)
+    assert birds.fast == "auto" and paper.fast == "auto"
     with pytest.raises(ValueError, match="unknown setting 'model.nf'"):
         apply_overrides(cfg, ["model.nf=3"])
     with pytest.raises(ValueError, match="unknown preset"):

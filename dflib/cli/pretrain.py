@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..runtime import default_device
-from ..text.damsm_train import DAMSMConfig, format_summary, pretrain_damsm
+from ..text.damsm_train import DAMSMConfig, NonFiniteDAMSMError, format_summary, pretrain_damsm
 
 
 def _parse_kw(items: Sequence[str], parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -69,12 +69,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, max_steps_per_epoch=a.max_steps_per_epoch,
         use_classes=not a.no_classes,
     )  # fmt: skip
-    result = pretrain_damsm(
-        a.dataset, a.out, root=a.root, imsize=a.imsize, words_num=a.words_num, cfg=cfg,
-        image_encoder=a.image_encoder, inception_weights=a.inception_weights, emb_dim=a.emb_dim,
-        hidden=a.hidden, device=default_device(a.device), seed=a.seed, num_workers=a.num_workers,
-        progress=not a.quiet, **dataset_kw,
-    )  # fmt: skip
+    try:
+        result = pretrain_damsm(
+            a.dataset, a.out, root=a.root, imsize=a.imsize, words_num=a.words_num, cfg=cfg,
+            image_encoder=a.image_encoder, inception_weights=a.inception_weights, emb_dim=a.emb_dim,
+            hidden=a.hidden, device=default_device(a.device), seed=a.seed, num_workers=a.num_workers,
+            progress=not a.quiet, **dataset_kw,
+        )  # fmt: skip
+    except NonFiniteDAMSMError as exc:
+        print(f"[dflib pretrain] error: {exc}", file=sys.stderr)
+        return 1
     print(format_summary(result))
     return 0
 

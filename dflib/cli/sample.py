@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..sample import generate, interpolate_noise, interpolate_prompts, load_generator, load_text_encoder_for, save_grid, save_singles
+from ..weights import CheckpointMismatchError
 
 __all__ = ["build_parser", "main"]
 
@@ -51,13 +52,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    netG, info = load_generator(args.checkpoint, device=args.device, ema=not args.no_ema)
-    enc = load_text_encoder_for(info, args.text_encoder, args.text_encoder_path, args.vocab, device=args.device)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("n", "steps"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.nrow is not None and args.nrow < 1:
+        parser.error(f"--nrow must be at least 1, got {args.nrow}")
+    try:
+        netG, info = load_generator(args.checkpoint, device=args.device, ema=not args.no_ema)
+        enc = load_text_encoder_for(info, args.text_encoder, args.text_encoder_path, args.vocab, device=args.device)
+        prompts = _read_prompts(args)
+    except (FileNotFoundError, ValueError, CheckpointMismatchError) as exc:
+        print(f"[dflib sample] error: {exc}", file=sys.stderr)
+        return 2
     trunc = args.truncation if args.truncation > 0 else None
     out = Path(args.out)
     written: list[str] = []
-    prompts = _read_prompts(args)
     if args.interpolate:
         imgs = interpolate_prompts(netG, enc, *args.interpolate, steps=args.steps, n=max(1, min(args.n, 4)),
                                    truncation=trunc, seed=args.seed)

@@ -19,12 +19,13 @@ import torch
 import torch.distributed as dist
 
 from ..checkpoint import latest_checkpoint
-from ..config import TRAIN_PRESETS, TrainConfig, apply_overrides, get_preset
+from ..config import RESUME_FIELDS, TRAIN_PRESETS, TrainConfig, apply_overrides, get_preset, validate_config
 from ..fast import OPTION_NAMES, resolve_fast
 from ..metrics.attributes import generator_attribute_accuracy
 from ..runtime import default_device
 from ..step import NonFiniteLossError
-from ..train import Trainer
+from ..train import RunFolderError, Trainer, TrainingInterrupted
+from ..weights import CheckpointMismatchError
 
 __all__ = ["build_parser", "resolve_config", "evaluate_shapes", "main"]
 
@@ -89,39 +90,74 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _override_keys(args: argparse.Namespace) -> list[str]:
+    """The dotted names the user set on the command line (``--set`` and the shortcut flags)."""
+    keys = [o.split("=", 1)[0].strip() for o in args.overrides]
+    keys += [k for k in _FLAT if getattr(args, k) is not None]
+    return keys + (["eval_samples"] if args.eval_samples is not None else [])
+
+
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
+    """The preset, then ``--set`` overrides, then the shortcut flags. A ``--set data.name=...`` that picks
+    another dataset than the preset's starts from empty ``data.options`` (the preset's options belong to
+    its own dataset); ``--set data.options.X=...`` given with it still apply."""
     cfg = get_preset(args.preset)
     flat = {k: getattr(args, k) for k in _FLAT if getattr(args, k) is not None}
     if args.eval_samples is not None:
         flat["eval_samples"] = args.eval_samples
+    name_sets = [o for o in args.overrides if o.split("=", 1)[0].strip() in ("data.name", "train.data.name")]
+    if name_sets:
+        new = apply_overrides(cfg, name_sets)
+        if new.data.name != cfg.data.name:
+            cfg = apply_overrides(new, {"data.options": {}})
     cfg = apply_overrides(cfg, list(args.overrides))
-    return apply_overrides(cfg, flat)
+    return validate_config(apply_overrides(cfg, flat))
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"[dflib train] error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cfg = resolve_config(args)
-    try:  # a bad fast option is reported before the data and the text encoder are built
-        resolve_fast(cfg.fast, default_device(cfg.device))
+    try:  # bad settings are reported in one line, before the data and the text encoder are built
+        cfg = resolve_config(args)
+        fast = resolve_fast(cfg.fast, default_device(cfg.device))
     except ValueError as exc:
         parser.error(str(exc))
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
+        print(f"# fast={cfg.fast!r} on {default_device(cfg.device).type}: {fast.describe()}", file=sys.stderr)
         return 0
+    resume = args.resume
+    if resume is not None:
+        fixed = sorted({k.removeprefix("train.") for k in _override_keys(args)} - set(RESUME_FIELDS) - {"out_dir"})
+        if fixed:
+            parser.error(
+                f"--resume continues a run with its saved settings; {', '.join(fixed)} cannot change on resume "
+                f"(only {', '.join(RESUME_FIELDS)} can). Start a new run to change them"
+            )
+        if Path(resume).is_dir() and latest_checkpoint(resume) is None:
+            return _fail(f"no checkpoint in {resume}")
     threads = args.threads or cfg.threads
     if threads:
         torch.set_num_threads(threads)
-    resume = args.resume
-    if resume is not None and Path(resume).is_dir() and latest_checkpoint(resume) is None:
-        print(f"[dflib train] no checkpoint in {resume}", file=sys.stderr)
-        return 2
     t0 = time.time()
-    trainer = Trainer(cfg, out_dir=args.out, resume=resume)
+    try:
+        trainer = Trainer(cfg, out_dir=args.out, resume=resume)
+    except (ValueError, FileNotFoundError, RunFolderError, CheckpointMismatchError) as exc:
+        return _fail(str(exc))
     try:
         summary = trainer.run()
     except NonFiniteLossError:
         return 1
+    except TrainingInterrupted as exc:
+        print(f"[dflib train] {exc.message()}", file=sys.stderr)
+        return exc.exit_code
+    except OSError as exc:
+        return _fail(str(exc), 1)
     finally:
         trainer.close()
     if trainer.dist.is_main:

@@ -23,7 +23,7 @@ from .damsm_loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_mat
 from .image_encoders import InceptionImageEncoder, SmallImageEncoder
 from .rnn import RNNEncoder, load_text_encoder
 
-__all__ = ["DAMSMConfig", "lr_for_epoch", "damsm_step", "train_damsm", "retrieval_at_1", "pretrain_damsm", "load_damsm_run", "format_summary"]
+__all__ = ["NonFiniteDAMSMError", "DAMSMConfig", "lr_for_epoch", "damsm_step", "train_damsm", "retrieval_at_1", "pretrain_damsm", "load_damsm_run", "format_summary"]
 
 
 @dataclass
@@ -105,6 +105,11 @@ def train_damsm(
             if cfg.max_steps_per_epoch is not None and step >= cfg.max_steps_per_epoch:
                 break
             logs = damsm_step(text_encoder, image_encoder, batch, optimizer, cfg).items()
+            if not math.isfinite(logs["total"]):
+                raise NonFiniteDAMSMError(
+                    f"DAMSM loss became {logs['total']} at epoch {epoch + 1}, step {step + 1}: nothing was saved. "
+                    f"Lower the learning rate (now {lr:g})"
+                )
             for k, v in logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             n += 1
@@ -113,6 +118,10 @@ def train_damsm(
             raise ValueError("the data loader gave no batches: is the dataset smaller than one batch with drop_last?")
         history.append({"epoch": epoch + 1, "lr": lr, **{k: v / n for k, v in sums.items()}})
     return history
+
+
+class NonFiniteDAMSMError(FloatingPointError):
+    """A DAMSM pretraining loss became NaN or infinite (no encoder is saved)."""
 
 
 @torch.no_grad()

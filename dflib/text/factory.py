@@ -71,6 +71,11 @@ def build_encoder(cfg: TrainConfig, vocab: Any = None, device: str | torch.devic
                 f"DAMSM text encoder: {where}. Set --set text_encoder_path=... (an official text_encoder*.pth or "
                 "one pretrained with python -m dflib pretrain), or use --set text_encoder=minilm"
             )
+        if name == "minilm" and path is not None and Path(path).is_file():
+            raise ValueError(
+                f"text_encoder_path={path} is a file, but text_encoder='minilm' reads a model folder: for a DAMSM "
+                "encoder (text_encoder*.pth) add --set text_encoder=damsm"
+            )
         enc = build_text_encoder(name, vocab=vocab, path=path, device=device)
     if cfg.text_scale != 1.0:
         enc = ScaledTextEncoder(enc, cfg.text_scale)
