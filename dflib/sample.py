@@ -22,6 +22,7 @@ from .checkpoint import load_training_checkpoint, nets_from_official
 from .config import ModelConfig, TrainConfig, build_models, config_from_dict
 from .data.vocab import Vocab
 from .noise import slerp, truncated_noise
+from .pretrained import list_pretrained, load_pretrained
 from .text import TextEncoder, build_encoder
 from .weights import load_state_dict_strict, unwrap
 
@@ -132,10 +133,13 @@ def interpolate_noise(
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> tuple[nn.Module, dict]:
-    """NetG from a dflib checkpoint (file or run folder; EMA weights if saved and ``ema``) or an official
-    ``state_epoch_*.pth``. Returns ``(netG in eval mode, info)``; ``info`` has 'kind' ('dflib' or
-    'official'), 'config' (TrainConfig dict or None), 'model' (ModelConfig), 'vocab' (wordtoix or None).
+    """NetG from a shipped model's name (:mod:`dflib.pretrained`), a dflib checkpoint (file or run folder;
+    EMA weights if saved and ``ema``) or an official ``state_epoch_*.pth``. Returns ``(netG in eval mode,
+    info)``; ``info`` has 'kind' ('pretrained', 'dflib' or 'official'), 'config' (TrainConfig dict or None),
+    'model' (ModelConfig), 'vocab' (wordtoix or None).
     """
+    if not Path(path).exists() and str(path) in list_pretrained():
+        return load_pretrained(str(path), device=device)
     ckpt = load_training_checkpoint(path)  # a file or a run folder; official files have the same layout
     if str(ckpt.get("format", "")).startswith("dflib-train") and ckpt.get("config"):
         cfg = config_from_dict(ckpt["config"])

@@ -26,6 +26,7 @@ LAYERS = [
     ("dflib.fast", 5),
     ("dflib.checkpoint", 5),
     ("dflib.run_folder", 5.5),
+    ("dflib.pretrained", 5.5),
     ("dflib.interrupts", 0),
     ("dflib.sample", 6),
     ("dflib.metrics", 6.5),
