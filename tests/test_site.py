@@ -54,7 +54,8 @@ def _make_notebooks(folder: Path, n: int = 3) -> Path:
             nbformat.v4.new_markdown_cell(f"## Goal\n\n* Learn thing {i} | with a pipe.\n* And more.\n\nNot this."),
             nbformat.v4.new_markdown_cell("The penalty is $k\\,\\|\\nabla D\\|^p$ and\n\n$$\\gamma = \\mathrm{MLP}_1(e)$$"),
             code,
-            nbformat.v4.new_markdown_cell("## Summary\n\nDone."),
+            nbformat.v4.new_markdown_cell("## Summary\n\nDone; see [the reference](../docs/ref.md) and "
+                                          "[the models](../dflib/models.py)."),
         ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
         nbformat.write(nb, folder / f"0{i}_lesson_{i}.ipynb")
     (folder / "scratch.ipynb").write_text("{}")  # not numbered: not part of the site
@@ -65,7 +66,9 @@ def _make_notebooks(folder: Path, n: int = 3) -> Path:
 def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("book")
     nbs = _make_notebooks(tmp / "nb")
-    index = site.build_site(nbs, tmp / "site")
+    (tmp / "docs").mkdir()
+    (tmp / "docs" / "ref.md").write_text("# Reference\n\n## §1 One section\n\nText.\n")
+    index = site.build_site(nbs, tmp / "site", docs=tmp / "docs")
     return index.parent
 
 
@@ -88,6 +91,21 @@ def test_site_has_a_page_per_notebook_and_the_index_links_them_in_order(built):
     hrefs = re.findall(r'href="(notebooks/0\d_lesson_\d\.html)"', table)
     assert hrefs == [f"notebooks/0{i}_lesson_{i}.html" for i in range(3)]
     assert (built / "searchindex.js").is_file()  # the search page's index
+    assert (built / "docs" / "ref.html").is_file()  # docs/*.md become reference pages
+
+
+def test_links_to_docs_become_page_links_and_links_to_code_point_at_github(built, monkeypatch):
+    page = (built / "notebooks" / "02_lesson_2.html").read_text()
+    assert 'href="../docs/ref.html"' in page
+    assert 'href="https://github.com/' in page and '/blob/main/dflib/models.py"' in page
+    monkeypatch.delenv("DFGAN_REPOSITORY_URL", raising=False)
+    text = "[m](../dflib/models.py#L3) [d](../docs/x.md) [n](00_x.ipynb) [w](https://a.org/b) [a](#top) [g](../gone.py)"
+    out = site.link_outside_pages(text, "notebooks/01_x.ipynb", {"docs/x.md", "notebooks/00_x.ipynb"},
+                                  "https://github.com/o/r", "dev")
+    assert out == ("[m](https://github.com/o/r/blob/dev/dflib/models.py#L3) [d](../docs/x.md) [n](00_x.ipynb) "
+                   "[w](https://a.org/b) [a](#top) [g](../gone.py)")
+    assert site.link_outside_pages("[t](../tools)", "notebooks/a.ipynb", set(), "https://github.com/o/r", "main") \
+        == "[t](https://github.com/o/r/tree/main/tools)"
 
 
 def test_pages_have_sidebar_previous_next_launch_links_and_no_prompts(built):
@@ -96,7 +114,7 @@ def test_pages_have_sidebar_previous_next_launch_links_and_no_prompts(built):
     nav = flat[flat.index('<nav class="bd-links bd-docs-nav"'):]
     nav = nav[:nav.index("</nav>")]
     assert re.findall(r'<li class="toctree-l1[^"]*"><a class="[^"]*" href="([^"]+)">', nav) == [
-        "00_lesson_0.html", "#", "02_lesson_2.html"]  # the sidebar lists every lesson, this one as current
+        "00_lesson_0.html", "#", "02_lesson_2.html", "../docs/ref.html"]  # every page, this one as current
     assert '<a class="left-prev" href="00_lesson_0.html"' in flat, "no 'previous' link to lesson 0"
     assert '<a class="right-next" href="02_lesson_2.html"' in flat, "no 'next' link to lesson 2"
     assert "colab.research.google.com/github/" in middle and "/blob/main/notebooks/01_lesson_1.ipynb" in middle
@@ -120,16 +138,17 @@ def test_check_site_reports_broken_links_missing_images_and_cdn_scripts(tmp_path
     out = tmp_path / "site"
     (out / "_static" / "mathjax").mkdir(parents=True)
     (out / "notebooks").mkdir()
-    (out / "index.html").write_text('<a href="notebooks/a.html#x">a</a> <a href="https://example.org/">e</a>')
+    (out / "index.html").write_text('<a href="notebooks/a.html#top">a</a> <a href="https://example.org/">e</a>')
     (out / "notebooks" / "a.html").write_text(
         '<a href="../nowhere.html">x</a><img src="../gone.png"><script src="https://cdn.example/x.js"></script>'
-        '<a href="#top">t</a><a href="../index.html">i</a>')
+        '<a href="#top">t</a><a href="../index.html">i</a><a href="../index.html#nope">n</a><p id="top"></p>')
     problems = site.check_site(out)
     assert any("tex-chtml.js is missing" in p for p in problems)
     assert any("notebooks/a.html: broken link to ../nowhere.html" in p for p in problems)
     assert any("missing image '../gone.png'" in p for p in problems)
     assert any("loads https://cdn.example/x.js from the network" in p for p in problems)
-    assert len(problems) == 4
+    assert any("link to ../index.html#nope: no anchor #nope there" in p for p in problems)
+    assert len(problems) == 5, problems
 
 
 def test_no_notebooks_is_a_clear_error(tmp_path):

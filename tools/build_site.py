@@ -4,11 +4,13 @@ The notebooks are rendered by Sphinx with MyST-NB and sphinx-book-theme (Jupyter
 configuration is ``book/conf.py``) from their committed outputs: nothing is executed. This script
 
 1. stages a source tree in a temporary folder that mirrors the repository (``index.md`` from ``book/``, the
-   numbered notebooks under ``notebooks/``), with the curriculum table of the index read from each
-   notebook's title (first ``#`` heading) and goal (the paragraph under ``## Goal``);
+   numbered notebooks under ``notebooks/``, the reference pages ``docs/*.md``), with the curriculum table of
+   the index read from each notebook's title (first ``#`` heading) and goal (the paragraph under ``## Goal``);
+   a markdown link to a repository file that is no page of the site (``../dflib/models.py``) is pointed at
+   that file on GitHub;
 2. runs ``sphinx-build -b html -c book`` on it into the output folder (``site/``);
-3. checks the result (:func:`check_site`: every internal link and image resolves, MathJax is bundled) and
-   exits non-zero on a problem.
+3. checks the result (:func:`check_site`: every internal link, anchor and image resolves, nothing loads
+   from another host, MathJax is bundled) and exits non-zero on a problem.
 
 Usage: ``python tools/build_site.py [--notebooks notebooks] [--out site]``.
 """
@@ -22,9 +24,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+import os
+import posixpath
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,26 +102,73 @@ def curriculum_table(infos: list[NotebookInfo]) -> str:
     return "\n".join(rows)
 
 
-def stage(notebooks: Path | str, dest: Path) -> list[NotebookInfo]:
-    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum) and notebooks/NN_*.ipynb."""
+def repository() -> tuple[str, str]:
+    """The GitHub address and branch the site links to, as book/conf.py reads them."""
+    urls = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"].get("urls", {})
+    url = os.environ.get("DFGAN_REPOSITORY_URL") or urls.get("Repository", "")
+    return url.rstrip("/"), os.environ.get("DFGAN_REPOSITORY_BRANCH") or "main"
+
+
+_LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+
+
+def link_outside_pages(text: str, where: str, pages: set[str], repo_url: str, branch: str) -> str:
+    """Point markdown links to repository files that are no page of the site at the file on GitHub.
+
+    ``where`` is the file's path in the repository (``notebooks/05_x.ipynb``), ``pages`` the repository paths
+    that become pages; links to those, anchors, absolute URLs and paths that do not exist stay as written."""
+
+    def fix(m: re.Match) -> str:
+        target = m.group(2)
+        if not repo_url or re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target):
+            return m.group(0)
+        path, _, frag = target.partition("#")
+        rel = posixpath.normpath(posixpath.join(posixpath.dirname(where), unquote(path)))
+        if rel.startswith("..") or rel in pages or not (ROOT / rel).exists():
+            return m.group(0)
+        kind = "tree" if (ROOT / rel).is_dir() else "blob"
+        return f"{m.group(1)}{repo_url}/{kind}/{branch}/{rel}{'#' + frag if frag else ''}{m.group(3)}"
+
+    return _LINK.sub(fix, text)
+
+
+def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "docs") -> list[NotebookInfo]:
+    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum), notebooks/NN_*.ipynb and
+    docs/*.md (the reference pages)."""
     infos = [notebook_info(p) for p in find_notebooks(notebooks)]
+    doc_pages = sorted(Path(docs).glob("*.md")) if docs and Path(docs).is_dir() else []
+    pages = {f"notebooks/{i.path.name}" for i in infos} | {f"docs/{d.name}" for d in doc_pages}
+    repo_url, branch = repository()
     (dest / "notebooks").mkdir(parents=True, exist_ok=True)
     index = (BOOK / "index.md").read_text(encoding="utf-8")
     if not MARKER.search(index):
         raise ValueError("book/index.md lost its '<!-- curriculum: ... -->' line")
-    (dest / "index.md").write_text(MARKER.sub(lambda _: curriculum_table(infos), index), encoding="utf-8")
+    index = MARKER.sub(lambda _: curriculum_table(infos), index)
+    (dest / "index.md").write_text(link_outside_pages(index, "index.md", pages, repo_url, branch), encoding="utf-8")
     for info in infos:
-        shutil.copy2(info.path, dest / "notebooks" / info.path.name)
+        where = f"notebooks/{info.path.name}"
+        nb = json.loads(info.path.read_text(encoding="utf-8"))
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") == "markdown":
+                src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+                cell["source"] = link_outside_pages(src, where, pages, repo_url, branch)
+        (dest / where).write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+    if doc_pages:
+        (dest / "docs").mkdir(exist_ok=True)
+    for doc in doc_pages:
+        text = link_outside_pages(doc.read_text(encoding="utf-8"), f"docs/{doc.name}", pages, repo_url, branch)
+        (dest / "docs" / doc.name).write_text(text, encoding="utf-8")
     return infos
 
 
 def build_site(notebooks: Path | str = ROOT / "notebooks", out: Path | str = ROOT / "site",
-               quiet: bool = True) -> Path:
-    """Build the site into ``out`` (replaced); returns the path of its ``index.html``."""
+               quiet: bool = True, docs: Path | str | None = ROOT / "docs") -> Path:
+    """Build the site into ``out`` (replaced); returns the path of its ``index.html``. ``docs=None`` leaves
+    the reference pages out."""
     out = Path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="dfgan-book-") as tmp:
         src = Path(tmp) / "src"
-        stage(notebooks, src)
+        stage(notebooks, src, docs)
         if out.exists():
             shutil.rmtree(out)
         cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(BOOK), "-d", str(Path(tmp) / "doctrees"),
@@ -138,9 +190,12 @@ class _Refs(HTMLParser):
         self.images: list[str] = []
         self.scripts: list[str] = []
         self.styles: list[str] = []
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if a.get("id"):
+            self.ids.add(a["id"])
         if tag == "a" and a.get("href"):
             self.links.append(a["href"])
         elif tag == "img":
@@ -157,8 +212,9 @@ def _is_external(url: str) -> bool:
 
 def check_site(out: Path | str = ROOT / "site") -> list[str]:
     """Problems in a built site; ``[]`` when all is well. Checks every HTML page for internal links and images
-    that do not resolve to a file, empty embedded images, and scripts or stylesheets loaded from another host
-    (the site must work offline); and that the bundled MathJax is there."""
+    that do not resolve to a file, links to an anchor that the target page lacks, empty embedded images, and
+    scripts or stylesheets loaded from another host (the site must work offline); and that the bundled MathJax
+    is there."""
     import base64
 
     out = Path(out)
@@ -167,24 +223,34 @@ def check_site(out: Path | str = ROOT / "site") -> list[str]:
         problems.append(f"{out}/index.html is missing")
     if not (out / MATHJAX).is_file():
         problems.append(f"{MATHJAX} is missing: maths would not render offline")
+    parsed: dict[Path, _Refs] = {}
+
+    def refs_of(page: Path) -> _Refs:
+        if page not in parsed:
+            parsed[page] = _Refs()
+            parsed[page].feed(page.read_text(encoding="utf-8"))
+        return parsed[page]
+
     for page in sorted(out.rglob("*.html")):
         rel = page.relative_to(out)
         if rel.parts[0] in ("_static", "_sources"):
             continue
-        refs = _Refs()
-        refs.feed(page.read_text(encoding="utf-8"))
+        refs = refs_of(page)
         for url in refs.scripts + refs.styles:
             if _is_external(url):
                 problems.append(f"{rel}: loads {url} from the network")
         for href in refs.links:
-            if _is_external(href) or href.startswith("#"):
+            if _is_external(href):
                 continue
-            path = unquote(urlsplit(href).path)
+            parts = urlsplit(href)
+            path, frag = unquote(parts.path), unquote(parts.fragment)
             target = (page.parent / path) if path else page
             if target.is_dir():
                 target = target / "index.html"
             if not target.is_file():
                 problems.append(f"{rel}: broken link to {href}")
+            elif frag and target.suffix == ".html" and frag not in refs_of(target).ids:
+                problems.append(f"{rel}: link to {href}: no anchor #{frag} there")
         for src in refs.images:
             if src.startswith("data:image/"):
                 payload = src.split(",", 1)[1] if "," in src else ""

@@ -195,6 +195,7 @@ def test_static_site_offline_pages_images_links_and_maths(offline_browser, site,
     notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     pages = ["index.html"] + [f"notebooks/{stem}.html" for stem in notebooks]
     assert all((Path(out) / p).is_file() for p in pages), "a notebook has no page"
+    pages += sorted(p.relative_to(out).as_posix() for p in (Path(out) / "docs").glob("*.html"))
     checked: set[str] = set()
     maths = {}
     for page in pages:
