@@ -58,3 +58,52 @@ def test_config_diff():
     assert diff["data.options"][1]["length"] == 10
     assert runs.config_diff(a, a) == {}
     assert runs.config_diff({"x": {"y": 1}}, {"x": {"y": 2}, "z": 0}) == {"x.y": (1, 2), "z": (None, 0)}
+
+
+def _tiny_nets():
+    from dflib.config import ModelConfig, build_models
+
+    torch.manual_seed(0)
+    _, netD, netC = build_models(ModelConfig(imsize=32, ngf=8, ndf=8, z_dim=8, cond_dim=12))
+    return netD.double(), netC.double()
+
+
+def test_real_pair_gradients_match_ma_gp_and_a_per_sample_autograd():
+    from dflib.losses import ma_gp
+
+    netD, netC = _tiny_nets()
+    x = torch.randn(3, 3, 32, 32, dtype=torch.float64)
+    e = torch.randn(3, 12, dtype=torch.float64)
+    g = runs.real_pair_gradients(netD, netC, x, e, k=2.0, p=6.0)
+    assert g["grad_x"].shape == g["grad_e"].shape == g["joint"].shape == (3,)
+    # the penalty term of dflib.step.train_step on the same batch
+    xl, el = x.clone().requires_grad_(), e.clone().requires_grad_()
+    want = ma_gp(netC(netD(xl), el), xl, el, k=2.0, p=6.0).item()
+    assert g["magp"] == pytest.approx(want, rel=1e-10)
+    # each sample's norms from its own backward pass (the samples do not interact inside D)
+    for i in range(3):
+        xi, ei = x[i:i + 1].clone().requires_grad_(), e[i:i + 1].clone().requires_grad_()
+        gx, ge = torch.autograd.grad(netC(netD(xi), ei).sum(), (xi, ei))
+        assert g["grad_x"][i].item() == pytest.approx(gx.norm().item(), rel=1e-10)
+        assert g["grad_e"][i].item() == pytest.approx(ge.norm().item(), rel=1e-10)
+    assert torch.allclose(g["joint"] ** 2, g["grad_x"] ** 2 + g["grad_e"] ** 2)
+    # p = 2 is the plain squared norm; no parameter gets a gradient
+    assert runs.real_pair_gradients(netD, netC, x, e, k=1.0, p=2.0)["magp"] == pytest.approx(
+        (g["joint"] ** 2).mean().item(), rel=1e-10)
+    assert all(q.grad is None for q in list(netD.parameters()) + list(netC.parameters()))
+
+
+def test_real_pair_gradients_under_no_grad_and_the_figure():
+    netD, netC = _tiny_nets()
+    x, e = torch.randn(4, 3, 32, 32, dtype=torch.float64), torch.randn(4, 12, dtype=torch.float64)
+    with torch.no_grad():
+        rec = runs.real_pair_gradients(netD, netC, x, e)
+    assert torch.all(rec["grad_x"] > 0) and torch.all(rec["grad_e"] > 0)
+    records = [{"step": s, **rec} for s in (0, 10, 20)]
+    history = [{"step": 10, "errD_magp": 0.1}, {"step": 20, "errD_magp": 0.05}]
+    fig = runs.plot_gradient_norms(records, history, title="t")
+    axes = fig.axes
+    assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in axes[:3])
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no gradient records"):
+        runs.plot_gradient_norms([])
