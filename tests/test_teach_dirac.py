@@ -71,3 +71,36 @@ def test_trajectories():
 def test_bad_names_raise():
     with pytest.raises(ValueError, match="penalty"):
         dirac.DiracConfig("hinge", "r2")
+
+
+@pytest.mark.parametrize("method", ["simultaneous", "alternating"])
+@pytest.mark.parametrize("cfg", [dirac.DiracConfig("hinge"), dirac.DiracConfig("hinge", "r1", 0.3),
+                                 dirac.DiracConfig("bce", "r1", 3.0), dirac.DiracConfig("hinge", "zero_gp")])
+def test_step_matrix_and_its_eigenvalues(cfg, method):
+    measured = dirac.step_matrix(cfg, h=0.05, method=method)
+    np.testing.assert_allclose(measured, dirac.step_matrix_closed(cfg, 0.05, method), atol=1e-8)
+    ev = np.sort_complex(np.linalg.eigvals(measured))
+    np.testing.assert_allclose(ev, np.sort_complex(dirac.step_eigenvalues_closed(cfg, 0.05, method)), atol=1e-8)
+
+
+def test_step_eigenvalue_facts():
+    h = 0.05
+    sim = dirac.step_eigenvalues_closed(dirac.DiracConfig("hinge"), h, "simultaneous")
+    np.testing.assert_allclose(np.abs(sim), np.sqrt(1 + h * h))  # |1 +- ih| > 1: outward spiral
+    alt = dirac.step_eigenvalues_closed(dirac.DiracConfig("hinge"), h, "alternating")
+    np.testing.assert_allclose(np.abs(alt), 1.0)  # determinant 1: closed orbit
+    assert np.linalg.det(dirac.step_matrix_closed(dirac.DiracConfig("wgan"), h, "alternating")) == pytest.approx(1)
+    r1 = dirac.step_eigenvalues_closed(dirac.DiracConfig("hinge", "r1", 0.3), h, "alternating")
+    np.testing.assert_allclose(np.abs(r1), np.sqrt(1 - h * 0.3))
+    assert dirac.linear_damping(dirac.DiracConfig("hinge", "zero_gp", k=3, p=2)) == 6.0
+    assert dirac.linear_damping(dirac.DiracConfig("hinge", "zero_gp")) == 0.0
+    with pytest.raises(ValueError, match="method"):
+        dirac.step_matrix_closed(method="leapfrog")
+
+
+def test_simultaneous_growth_is_bounded_by_the_hinge_dead_zone():
+    hinge = dirac.dirac_trajectory(dirac.DiracConfig("hinge"), steps=3000, h=0.05)
+    wgan = dirac.dirac_trajectory(dirac.DiracConfig("wgan"), steps=3000, h=0.05)
+    r_h, r_w = np.linalg.norm(hinge, axis=1), np.linalg.norm(wgan, axis=1)
+    np.testing.assert_allclose(r_w[1:] / r_w[:-1], np.sqrt(1 + 0.05**2))  # no dead zone: exact growth
+    assert r_h.max() < 1.1 * r_h[0]

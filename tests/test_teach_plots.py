@@ -72,6 +72,19 @@ def test_dirac_and_eigen_plots():
     g = np.linspace(0, 4, 5)
     fig = plots.plot_eigenvalues(g, dirac.eigenvalues_vs_gamma(g, field="closed"), dirac.critical_gamma("hinge"))
     assert _n_axes(fig) == 2
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert any("gamma/2" in lab for lab in labels) and any("critical" in lab for lab in labels)
+
+
+def test_field_and_surface_colour_bars():
+    fig = plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp"), steps=10)
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and "speed" in bars[0].get_ylabel() and "log" in bars[0].get_ylabel()
+    fig = plots.plot_dirac(dirac.DiracConfig("hinge"), steps=10, colorbar=False)
+    assert len(fig.axes) == 1
+    xs = np.linspace(-1, 1, 5)
+    fig = plots.plot_surface(xs, xs, np.outer(xs, xs), colorbar="D logit")
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"] == ["D logit"]
 
 
 def test_surface_and_penalty_plots():

@@ -34,6 +34,10 @@ __all__ = [
     "dirac_eigenvalues_closed",
     "critical_gamma",
     "eigenvalues_vs_gamma",
+    "step_matrix",
+    "step_matrix_closed",
+    "step_eigenvalues_closed",
+    "linear_damping",
 ]
 
 
@@ -175,11 +179,21 @@ def _slope(loss: str) -> float:
     return 0.5 if loss == "bce" else 1.0
 
 
+def linear_damping(cfg: DiracConfig = DiracConfig()) -> float:
+    """The penalty's linear friction ``c`` at the equilibrium (``v_psi`` gains ``-c psi``): gamma for r1,
+    ``2k`` for zero_gp with p = 2, 0 for p > 2 (``-k p |psi|^(p-1)`` has no linear part) and for none."""
+    return {"none": 0.0, "r1": cfg.gamma, "zero_gp": 2 * cfg.k if cfg.p == 2 else 0.0}[cfg.penalty]
+
+
 def dirac_eigenvalues_closed(cfg: DiracConfig = DiracConfig()) -> np.ndarray:
     """Closed form: ``J = [[0, s], [-s, -c]]`` with ``s = f'(0)`` and linear damping ``c`` (gamma for r1,
-    ``2k`` for zero_gp with p = 2, 0 for p > 2), so ``lambda = (-c +- sqrt(c^2 - 4 s^2)) / 2``."""
+    ``2k`` for zero_gp with p = 2, 0 for p > 2), so ``lambda = (-c +- sqrt(c^2 - 4 s^2)) / 2``.
+
+    For ``c <= 2s`` the pair is complex with real part ``-c/2``; above, both are real,
+    ``-c/2 +- sqrt(c^2/4 - s^2)``, and the upper one tends to ``-s^2/c`` (too much friction is slow again).
+    """
     s = _slope(cfg.loss)
-    c = {"none": 0.0, "r1": cfg.gamma, "zero_gp": 2 * cfg.k if cfg.p == 2 else 0.0}[cfg.penalty]
+    c = linear_damping(cfg)
     root = np.sqrt(complex(c * c - 4 * s * s))
     ev = np.array([(-c - root) / 2, (-c + root) / 2], dtype=complex)
     return ev[np.argsort(ev.imag + 1e-9 * ev.real)]
@@ -195,3 +209,53 @@ def eigenvalues_vs_gamma(gammas, loss: str = "hinge", field: str = "autograd") -
     """``(len(gammas), 2)`` complex eigenvalues of the R1-regularised Dirac-GAN for each gamma."""
     return np.stack([dirac_eigenvalues(DiracConfig(loss, "r1", float(g)), field) for g in gammas])
 
+
+
+def step_matrix(cfg: DiracConfig = DiracConfig(), h: float = 0.05, method: str = "simultaneous",
+                eps: float = 1e-6) -> np.ndarray:
+    """The linear map of ONE gradient-descent step at the equilibrium, measured: central differences of
+    :func:`dirac_trajectory` (one step, closed-form field) around ``(0, 0)``. Column j is the image of
+    the j-th unit vector of ``(theta, psi)``."""
+    M = np.empty((2, 2))
+    for j in range(2):
+        dp = np.zeros(2)
+        dp[j] = eps
+        plus = dirac_trajectory(cfg, tuple(dp), steps=1, h=h, method=method)[1]
+        minus = dirac_trajectory(cfg, tuple(-dp), steps=1, h=h, method=method)[1]
+        M[:, j] = (plus - minus) / (2 * eps)
+    return M
+
+
+def step_matrix_closed(cfg: DiracConfig = DiracConfig(), h: float = 0.05,
+                       method: str = "simultaneous") -> np.ndarray:
+    """Closed form of :func:`step_matrix` with ``J = [[0, s], [-s, -c]]``.
+
+    ``simultaneous``: ``I + hJ``. ``alternating`` (one D step, then G sees the new psi):
+    ``(I + h J_G)(I + h J_D)`` with ``J_D = [[0, 0], [-s, -c]]`` and ``J_G = [[0, s], [0, 0]]``, i.e.
+    ``[[1 - h^2 s^2, h s (1 - h c)], [-h s, 1 - h c]]`` (determinant ``1 - h c``).
+    """
+    check_choice("method", method, ("simultaneous", "alternating"))
+    s, c = _slope(cfg.loss), linear_damping(cfg)
+    if method == "simultaneous":
+        return np.eye(2) + h * np.array([[0.0, s], [-s, -c]])
+    return np.array([[1 - h * h * s * s, h * s * (1 - h * c)], [-h * s, 1 - h * c]])
+
+
+def step_eigenvalues_closed(cfg: DiracConfig = DiracConfig(), h: float = 0.05,
+                            method: str = "simultaneous") -> np.ndarray:
+    """Eigenvalues ``mu`` of one step's linear map (sorted by imaginary part); ``|mu| > 1`` grows.
+
+    ``simultaneous``: ``mu = 1 + h lambda`` for the eigenvalues ``lambda`` of J, so without a penalty
+    ``mu = 1 +- i h s`` and ``|mu| = sqrt(1 + h^2 s^2) > 1``: an outward spiral.
+    ``alternating``: ``mu = (T +- sqrt(T^2 - 4 (1 - h c))) / 2`` with trace ``T = 2 - h c - h^2 s^2``;
+    without a penalty the determinant is 1, so ``|mu| = 1`` (for ``h s < 2``): a closed orbit.
+    """
+    check_choice("method", method, ("simultaneous", "alternating"))
+    s, c = _slope(cfg.loss), linear_damping(cfg)
+    if method == "simultaneous":
+        ev = 1 + h * dirac_eigenvalues_closed(cfg)
+    else:
+        tr, det = 2 - h * c - h * h * s * s, 1 - h * c
+        root = np.sqrt(complex(tr * tr - 4 * det))
+        ev = np.array([(tr - root) / 2, (tr + root) / 2], dtype=complex)
+    return ev[np.argsort(ev.imag + 1e-9 * ev.real)]

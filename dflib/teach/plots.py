@@ -16,8 +16,9 @@ from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import LinearSegmentedColormap, TwoSlopeNorm
+from matplotlib.colors import LinearSegmentedColormap, LogNorm, Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from .dirac import DiracConfig, dirac_field, dirac_field_autograd, dirac_trajectory
 from .loss_shapes import penalty_curve
@@ -54,6 +55,8 @@ COLORS: dict[str, str] = {
 D_CMAP = LinearSegmentedColormap.from_list("dflib_d", [COLORS["d_low"], "#f7f7f7", COLORS["d_high"]])
 
 _DPI = 80
+# arrows of a vector field: light grey (slow) to black (fast), never white on the white background
+_ARROW_CMAP = LinearSegmentedColormap.from_list("dflib_speed", ["#c8c8c8", "#000000"])
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, size: float = 3.2, **kw) -> tuple[Figure, np.ndarray]:
@@ -205,16 +208,29 @@ def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndar
 
 def plot_vector_field(theta: np.ndarray, psi: np.ndarray, v_theta: np.ndarray, v_psi: np.ndarray,
                       trajectories: Sequence[np.ndarray] = (), ax=None, title: str | None = None,
-                      lim: float = 2.0, compress: float = 0.3) -> Figure:
+                      lim: float = 2.0, compress: float = 0.3, colorbar: bool = True) -> Figure:
     """A quiver field over ``(theta, psi)`` with trajectories in pink (start marked red).
 
     Arrow lengths are ``|v| ** compress`` (directions exact), so that steep regions such as
-    ``-12 psi^5`` do not hide the rest; ``compress=1`` draws the raw field.
+    ``-12 psi^5`` do not hide the rest; ``compress=1`` draws the raw field. The arrows' colour is the
+    true speed ``|v|`` (log scale where it spans decades), read off the colour bar
+    (``colorbar=False`` leaves it out).
     """
     fig, ax = _axes(ax)
     mag = np.hypot(v_theta, v_psi)
     scale = np.where(mag > 0, (mag / max(float(mag.max()), 1e-12)) ** compress / np.maximum(mag, 1e-12), 0.0)
-    ax.quiver(theta, psi, v_theta * scale, v_psi * scale, color="grey", angles="xy", width=0.004)
+    pos = mag[mag > 0]
+    lo = float(pos.min()) if pos.size else 1e-3
+    hi = max(float(mag.max()), lo * 10)
+    log = hi / lo > 100  # a log scale only where the speeds span decades (e.g. -12 psi^5)
+    norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=0.0, vmax=hi)
+    q = ax.quiver(theta, psi, v_theta * scale, v_psi * scale, np.maximum(mag, lo), cmap=_ARROW_CMAP,
+                  norm=norm, angles="xy", width=0.004)
+    if colorbar:
+        cb = fig.colorbar(q, ax=ax, shrink=0.75, aspect=25, pad=0.02)
+        cb.set_label(r"speed $|v|$" + (" (log)" if log else ""), fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+        cb.ax.yaxis.set_minor_formatter(NullFormatter())
     for tr in trajectories:
         ax.plot(tr[:, 0], tr[:, 1], color=COLORS["gradient"], lw=1)
         ax.plot(tr[0, 0], tr[0, 1], "o", color=COLORS["start"], ms=4)
@@ -231,9 +247,11 @@ def plot_vector_field(theta: np.ndarray, psi: np.ndarray, v_theta: np.ndarray, v
 
 def plot_dirac(cfg=None, method: str = "simultaneous", steps: int = 500, h: float = 0.05,
                start: tuple[float, float] = (1.0, 1.0), d_steps: int = 1, field: str = "autograd",
-               ax=None, title: str | None = None, lim: float = 2.0, grid: int = 10) -> Figure:
+               ax=None, title: str | None = None, lim: float = 2.0, grid: int = 10,
+               colorbar: bool = True) -> Figure:
     """Dirac-GAN field (by autograd through ``dflib.losses`` by default) on a ``grid x grid`` lattice
-    over ``[-lim, lim]^2`` with the gradient-descent trajectory from ``start``."""
+    over ``[-lim, lim]^2`` with the gradient-descent trajectory from ``start``; arrows coloured by the
+    speed ``|v|`` with a colour bar."""
     cfg = cfg or DiracConfig()
     v = np.linspace(-lim, lim, grid)
     th, ps = np.meshgrid(v, v)
@@ -244,24 +262,37 @@ def plot_dirac(cfg=None, method: str = "simultaneous", steps: int = 500, h: floa
         pen = {"none": "", "r1": f" + R1 $\\gamma$={cfg.gamma:g}",
                "zero_gp": f" + {cfg.k:g}|$\\nabla$D|^{cfg.p:g}"}[cfg.penalty]
         title = f"{cfg.loss}{pen}, {method[:3]}GD"
-    return plot_vector_field(th, ps, vt, vp, [tr], ax=ax, title=title, lim=lim)
+    return plot_vector_field(th, ps, vt, vp, [tr], ax=ax, title=title, lim=lim, colorbar=colorbar)
 
 
 def plot_eigenvalues(gammas: np.ndarray, eigs: np.ndarray, gamma_crit: float | None = None,
                      title: str | None = None) -> Figure:
-    """Real and imaginary parts of the Jacobian eigenvalues against gamma (two panels)."""
-    fig, (a, b) = new_figure(2, size=3.2)
+    """Real and imaginary parts of the Jacobian eigenvalues against gamma (two panels).
+
+    With ``gamma_crit`` (``2 f'(0)``) a dashed vertical line marks it and a dotted line draws
+    ``-gamma/2``: the real part of the complex pair below ``gamma_crit``, the midpoint of the two real
+    eigenvalues above it (they split to ``-gamma/2 +- sqrt(gamma^2/4 - f'(0)^2)``).
+    """
+    fig, (a, b) = new_figure(2, size=3.4)
     for j in range(eigs.shape[1]):
-        a.plot(gammas, eigs[:, j].real, color=COLORS["discriminator"], lw=1.2)
-        b.plot(gammas, eigs[:, j].imag, color=COLORS["gradient"], lw=1.2)
+        a.plot(gammas, eigs[:, j].real, color=COLORS["discriminator"], lw=1.2,
+               label=r"Re $\lambda_{1,2}$" if j == 0 else None)
+        b.plot(gammas, eigs[:, j].imag, color=COLORS["gradient"], lw=1.2,
+               label=r"Im $\lambda_{1,2}$" if j == 0 else None)
     a.set_title("Re($\\lambda$): < 0 means convergence", fontsize=9)
     b.set_title("Im($\\lambda$): rotation", fontsize=9)
+    a.set_ylabel(r"Re $\lambda$")
+    b.set_ylabel(r"Im $\lambda$")
     for ax in (a, b):
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel(r"$\gamma$")
         if gamma_crit is not None:
-            ax.axvline(gamma_crit, color=COLORS["start"], ls="--", lw=0.8)
-            ax.axvline(2 * gamma_crit, color=COLORS["start"], ls=":", lw=0.8)
+            ax.axvline(gamma_crit, color=COLORS["start"], ls="--", lw=0.8,
+                       label=rf"critical $\gamma = 2f'(0) = {gamma_crit:g}$")
+    if gamma_crit is not None:
+        a.plot(gammas, -np.asarray(gammas) / 2, ":", color="k", lw=1.0, label=r"$-\gamma/2$")
+    a.legend(fontsize=7, loc="lower left")
+    b.legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -269,20 +300,25 @@ def plot_eigenvalues(gammas: np.ndarray, eigs: np.ndarray, gamma_crit: float | N
 
 def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: str | None = None,
                  points: Mapping[str, np.ndarray] | None = None, xlabel: str = "x", ylabel: str = "y",
-                 diverging: bool = True, levels: int = 12, vmax: float | None = None) -> Figure:
+                 diverging: bool = True, levels: int = 12, vmax: float | None = None,
+                 colorbar: str | None = None) -> Figure:
     """A 2D surface ``z[i, j]`` at ``(xs[j], ys[i])`` as a heat map with contours.
 
     ``points`` maps a colour key of :data:`COLORS` (``real``, ``fake``, ``mismatch``) to ``(N, 2)`` points.
     ``diverging`` uses the D colour map centred at 0 (for logits); otherwise a sequential map (losses).
-    ``vmax`` clips the colour scale (e.g. 2 for hinge logits, whose margins are +-1).
+    ``vmax`` clips the colour scale (e.g. 2 for hinge logits, whose margins are +-1). ``colorbar``, a
+    label such as ``"D logit"``, adds a colour bar with that label.
     """
     fig, ax = _axes(ax)
     extent = (xs[0], xs[-1], ys[0], ys[-1])
     if diverging:
         m = vmax if vmax is not None else (float(np.nanmax(np.abs(z))) or 1.0)
-        ax.imshow(z, origin="lower", extent=extent, cmap=D_CMAP, norm=TwoSlopeNorm(0.0, -m, m), aspect="auto")
+        im = ax.imshow(z, origin="lower", extent=extent, cmap=D_CMAP, norm=TwoSlopeNorm(0.0, -m, m),
+                       aspect="auto")
     else:
-        ax.imshow(z, origin="lower", extent=extent, cmap="Greys", aspect="auto")
+        im = ax.imshow(z, origin="lower", extent=extent, cmap="Greys", aspect="auto")
+    if colorbar:
+        fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02).set_label(colorbar, fontsize=8)
     ax.contour(xs, ys, z, levels=levels, colors="k", linewidths=0.4, alpha=0.6)
     for key, pts in (points or {}).items():
         ax.scatter(pts[:, 0], pts[:, 1], s=5, c=COLORS.get(key, key), label=key)
