@@ -18,7 +18,8 @@ torch.set_num_threads(1)
 TINY = [
     "text_encoder=bow", "text_cache=true", "model.imsize=32", "model.ngf=2", "model.ndf=2", "model.z_dim=4",
     "model.cond_dim=8", "batch_size=4", "data.options={max_objects: 1, length: 20}", "log_every=2",
-    "sample_every=0", "save_every=0", "eval_samples=0", "progress=false", "tensorboard=false", "max_steps=8",
+    "sample_every=0", "save_every=0", "eval_samples=0", "eval_fid=0", "progress=false", "tensorboard=false",
+    "max_steps=8",
 ]
 
 

@@ -21,32 +21,34 @@ import torch.distributed as dist
 from ..checkpoint import latest_checkpoint
 from ..config import RESUME_FIELDS, TRAIN_PRESETS, TrainConfig, apply_overrides, get_preset, validate_config
 from ..fast import OPTION_NAMES, resolve_fast
-from ..metrics.attributes import generator_attribute_accuracy
+from ..metrics.run_fid import fid_with_floor
+from ..metrics.shapes_eval import evaluate_shapes_generator
 from ..runtime import default_device
 from ..step import NonFiniteLossError
 from ..train import RunFolderError, Trainer, TrainingInterrupted
 from ..weights import CheckpointMismatchError
 
-__all__ = ["build_parser", "resolve_config", "evaluate_shapes", "main"]
+__all__ = ["build_parser", "resolve_config", "evaluate_run", "main"]
 
 
-def evaluate_shapes(trainer: Trainer, n: int, classifier_path: str | Path | None = None) -> dict:
-    """Attribute accuracy (colour, shape; plus the classifier's ceiling on real images) of images
-    generated for ``n`` single-object ``shapes`` test captions, via ``dflib.metrics``."""
-    opts = {k: v for k, v in trainer.cfg.data.options.items() if k != "length"}
-    netG = trainer.generator()
-    return generator_attribute_accuracy(
-        netG,
-        trainer.cache if trainer.cache is not None else trainer.encoder,
-        n=n,
-        imsize=trainer.cfg.model.imsize,
-        device=trainer.device,
-        seed=trainer.cfg.seed,
-        truncation=trainer.cfg.truncation,
-        classifier_path=classifier_path,
-        dataset_kwargs=opts,
-        progress=trainer.cfg.progress,
-    )
+def evaluate_run(trainer: Trainer) -> dict[str, Any]:
+    """What ``metrics.json`` reports about the trained generator (EMA weights if kept): for ``shapes``,
+    accuracy per attribute a caption states, the classifier's ceiling on real images and diversity over
+    noise draws for what captions leave open (``eval_samples`` images); for any dataset, FID against the
+    real test split with the real-vs-real floor beside it (``eval_fid`` images)."""
+    cfg, out = trainer.cfg, {}
+    netG, encode = trainer.generator(), trainer.cache if trainer.cache is not None else trainer.encoder
+    if cfg.eval_samples > 0 and cfg.data.name == "shapes":
+        out["shapes"] = evaluate_shapes_generator(
+            netG, encode, cfg.data.options, n=cfg.eval_samples, device=trainer.device, seed=cfg.seed,
+            truncation=cfg.truncation, imsize=cfg.model.imsize, progress=cfg.progress,
+        )
+    if cfg.eval_fid > 0:
+        out["fid"] = fid_with_floor(
+            netG, encode, cfg.data.name, cfg.data.options, n=cfg.eval_fid, imsize=cfg.model.imsize,
+            device=trainer.device, seed=cfg.seed, truncation=cfg.truncation, root=cfg.data.root,
+        )
+    return out
 
 
 _FLAT = {
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=helps.get(name, f"shortcut for --set {name}=..."))
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
-    ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy (shapes)")
+    ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy and diversity (shapes)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = all cores)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
@@ -162,12 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         trainer.close()
     if trainer.dist.is_main:
         metrics: dict[str, Any] = {"preset": trainer.cfg.preset, **summary}
-        if trainer.cfg.eval_samples > 0 and trainer.cfg.data.name == "shapes":
-            try:
-                metrics["attribute_accuracy"] = evaluate_shapes(trainer, trainer.cfg.eval_samples)
-            except (ImportError, AttributeError) as exc:
-                metrics["attribute_accuracy"] = None
-                print(f"[dflib train] attribute accuracy skipped: {exc}", file=sys.stderr)
+        try:
+            metrics.update(evaluate_run(trainer))
+        except (ImportError, FileNotFoundError) as exc:  # an optional asset (e.g. the FID Inception) is missing
+            print(f"[dflib train] evaluation skipped: {exc}", file=sys.stderr)
         metrics["wall_seconds"] = time.time() - t0
         path = trainer.out_dir / "metrics.json"
         path.write_text(json.dumps(metrics, indent=2))
