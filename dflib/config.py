@@ -107,7 +107,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     seed: int = 100
     device: str | None = None
-    threads: int = 0  # torch CPU threads for the CLI (0 = torch's default: all cores)
+    threads: int = 0  # torch CPU threads for the CLI (0 = the physical cores not busy with other work)
     out_dir: str = "runs"
     log_every: int = 50
     sample_every: int = 1000
@@ -153,7 +153,6 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         lr_d=4e-4,
         seed=0,
         device="cpu",
-        threads=1,  # 2 threads on a busy 2-core machine spin-wait and run several times slower
         log_every=50,
         sample_every=500,
         save_every=1000,

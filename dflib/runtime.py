@@ -14,7 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["is_fast", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment", "check_environment"]
+__all__ = [
+    "is_fast", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment",
+    "check_environment", "physical_cores", "free_cores",
+]
 
 
 def is_fast() -> bool:
@@ -111,3 +114,32 @@ def check_environment() -> str:
     if not problems:
         lines.append("All start-up checks passed.")
     return "\n".join(lines)
+
+
+def physical_cores() -> int:
+    """Physical CPU cores this process may use: distinct (package, core) pairs of ``/proc/cpuinfo`` among
+    the logical CPUs in its affinity mask (hyper-threads share a core); ``os.cpu_count()`` elsewhere."""
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return max(1, len(allowed))
+    cores, cpu, pkg = set(), None, "0"
+    for line in text.splitlines() + [""]:
+        key, _, value = (s.strip() for s in line.partition(":"))
+        if key == "processor":
+            cpu = int(value)
+        elif key == "physical id":
+            pkg = value
+        elif key == "core id" and cpu in allowed:
+            cores.add((pkg, value))
+    return max(1, len(cores) or len(allowed))
+
+
+def free_cores(load: float | None = None, cores: int | None = None) -> int:
+    """Physical cores not busy with other work: ``cores`` minus the 1-minute load average (what the
+    kernel measured as running or waiting), rounded, at least 1. ``load``/``cores`` may be given (tests)."""
+    cores = physical_cores() if cores is None else int(cores)
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, int(round(cores - load))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -58,3 +59,12 @@ def test_diagnosis_names_each_problem_and_the_command_to_run(tmp_path):
 def test_report_of_this_environment_mentions_every_check():
     report = runtime.check_environment()
     assert report.count("\n") >= 2 and sys.executable in report
+
+
+def test_free_cores_subtracts_the_measured_load():
+    from dflib.runtime import free_cores, physical_cores
+
+    assert free_cores(load=0.0, cores=2) == 2 and free_cores(load=0.6, cores=8) == 7
+    assert free_cores(load=1.6, cores=2) == 1 and free_cores(load=9.0, cores=2) == 1  # never below one
+    assert free_cores(load=-1.0, cores=4) == 4  # never above the cores
+    assert 1 <= physical_cores() <= (os.cpu_count() or 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from ..config import RESUME_FIELDS, TRAIN_PRESETS, TrainConfig, apply_overrides,
 from ..fast import OPTION_NAMES, resolve_fast
 from ..metrics.run_fid import fid_with_floor
 from ..metrics.shapes_eval import evaluate_shapes_generator
-from ..runtime import default_device
+from ..runtime import default_device, free_cores, physical_cores
 from ..step import NonFiniteLossError
 from ..train import RunFolderError, Trainer, TrainingInterrupted
 from ..weights import CheckpointMismatchError
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
     ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy and diversity (shapes)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = all cores)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = the physical cores not busy with other work)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
 
@@ -143,9 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         if Path(resume).is_dir() and latest_checkpoint(resume) is None:
             return _fail(f"no checkpoint in {resume}")
-    threads = args.threads or cfg.threads
-    if threads:
-        torch.set_num_threads(threads)
+    threads = args.threads if args.threads is not None else cfg.threads
+    threads = threads if threads > 0 else free_cores()
+    torch.set_num_threads(threads)
+    print(f"[dflib train] {threads} CPU thread(s) ({physical_cores()} physical cores, 1-min load "
+          f"{os.getloadavg()[0]:.1f})", file=sys.stderr)
     t0 = time.time()
     try:
         trainer = Trainer(cfg, out_dir=args.out, resume=resume)
