@@ -96,3 +96,43 @@ def test_figures_build():
     for f in figs:
         assert f.axes
         plt.close(f)
+
+
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts] + [ax.get_title() for ax in fig.axes]
+
+
+def test_generator_diagram_shapes_come_from_the_forward_pass():
+    g, _, _ = _small()  # 32 px, nf 8, z 8, sentence 16: pairs (64,32) (32,16) (16,8)
+    nodes, side = inspect_nets.generator_nodes(g, torch.randn(2, 8), torch.randn(2, 16))
+    assert [n.label for n in nodes] == ["noise z", "fc, reshape", "GBlock 0", "GBlock 1", "GBlock 2", "to_rgb"]
+    assert [n.shape for n in nodes] == [(8,), (64, 4, 4), (32, 8, 8), (16, 16, 16), (8, 32, 32), (3, 32, 32)]
+    assert [n.side for n in nodes] == [False, False, True, True, True, False]
+    assert "8 + 16 = 24" in side and "shortcut" in nodes[2].detail
+    fig = inspect_nets.plot_flow(nodes, "NetG", side)
+    texts = _texts(fig)
+    assert "16×16×16" in texts and "3×32×32" in texts and side in texts and "NetG" in texts
+    plt.close(fig)
+
+
+def test_discriminator_diagram_ends_in_one_logit():
+    _, d, c = _small()
+    nodes, side = inspect_nets.discriminator_nodes(d, c, torch.randn(1, 3, 32, 32), torch.randn(1, 16))
+    assert nodes[0].shape == (3, 32, 32) and nodes[1].shape == (8, 32, 32)
+    assert [n.shape for n in nodes[2:5]] == [(16, 16, 16), (32, 8, 8), (64, 4, 4)]
+    assert nodes[-2].shape == (64 + 16, 4, 4) and nodes[-2].side and nodes[-1].shape == (1, 1, 1)
+    assert "(16)" in side
+    fig = inspect_nets.plot_flow(nodes, "NetD", side)
+    assert "80×4×4" in _texts(fig) and "1×1×1" in _texts(fig)
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        inspect_nets.plot_flow([], "empty")
+
+
+def test_stacked_vs_one_stage_sizes():
+    assert inspect_nets.shape_text((256, 4, 4)) == "256×4×4"
+    fig = inspect_nets.plot_stacked_vs_one_stage(256, 6)
+    texts = _texts(fig)
+    assert {"image 64×64", "image 128×128", "image 256×256", "D0", "D1", "D2"} <= set(texts)
+    assert any("6 GBlocks" in t for t in texts) and len(fig.axes) == 2
+    plt.close(fig)
