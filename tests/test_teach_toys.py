@@ -71,3 +71,15 @@ def test_zero_gp_flattens_discriminator_at_real_data():
     d0 = toys.fit_toy_discriminator(real, fake, "none", steps=150, hidden=32)
     d1 = toys.fit_toy_discriminator(real, fake, "r1", gamma=10.0, steps=150, hidden=32)
     assert toys.grad_norm_at(d1, real).mean() < 0.5 * toys.grad_norm_at(d0, real).mean()
+
+
+def test_history_records_mode_coverage_and_radius():
+    run = toys.train_toy(toys.ToyConfig(steps=4, batch=16, eval_every=2, radius=3.0, hidden=8))
+    h = run.history
+    assert h["eval_step"] == [0, 2, 4] and len(h["modes"]) == len(h["on_mode"]) == 3
+    assert all(0 <= m <= 8 for m in h["modes"]) and all(0.0 <= q <= 1.0 for q in h["on_mode"])
+    ring = toys.train_toy(toys.ToyConfig(dist="ring", steps=2, batch=16, eval_every=1, hidden=8))
+    assert ring.history["modes"] == [] and ring.history["on_mode"] == []
+    # a generator that puts every fake on one mode covers exactly that mode
+    on_one = toys.mixture_centres("ring8")[3].expand(100, 2)
+    assert toys.mode_coverage(on_one, toys.mixture_centres("ring8")) == (1, 1.0)

@@ -127,7 +127,7 @@ class ToyDiscriminator(nn.Module):
 @dataclass
 class ToyConfig:
     """Everything a 2D toy run needs. ``penalty`` is evaluated on real data (``r1`` uses ``gamma``;
-    ``zero_gp`` uses ``k * |grad|^p``)."""
+    ``zero_gp`` uses ``k * |grad|^p``). ``std`` and ``radius`` shape the data (mode width, circle radius)."""
 
     dist: str = "ring8"
     loss: str = "hinge"
@@ -145,6 +145,7 @@ class ToyConfig:
     k: float = 2.0
     p: float = 6.0
     std: float = 0.1
+    radius: float = 2.0
     seed: int = 0
     snapshot_every: int = 0
     eval_every: int = 100
@@ -232,7 +233,10 @@ def train_toy(cfg: ToyConfig | None = None, progress: bool = False,
 
     Each iteration: ``d_steps`` D updates (real vs detached fakes, plus the penalty on real data), then
     one G update on fresh noise, Adam for both. ``history`` holds per-step ``d_loss``/``g_loss`` and, every
-    ``eval_every`` steps, ``eval_step`` and the energy distance ``energy`` to 1,024 held-out real points.
+    ``eval_every`` steps, ``eval_step`` and the energy distance ``energy`` of 1,024 fakes (fixed noise) to
+    1,024 held-out real points; for the mixtures (``ring8``, ``grid9``) also ``modes`` (modes with a fake
+    within ``3 * std``) and ``on_mode`` (the fraction of those fakes within ``3 * std`` of a mode), as in
+    :func:`mode_coverage`; both stay empty for ``ring``.
     """
     cfg = cfg or ToyConfig()
     cfg.validate()
@@ -246,15 +250,22 @@ def train_toy(cfg: ToyConfig | None = None, progress: bool = False,
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     gl = L.LOSSES[cfg.loss]
-    eval_real = sample_toy(cfg.dist, 1024, gen, cfg.std).to(dev)
+    eval_real = sample_toy(cfg.dist, 1024, gen, cfg.std, cfg.radius).to(dev)
     eval_z = torch.randn(1024, cfg.z_dim, generator=gen).to(dev)
     show_real, show_z = eval_real[:256].cpu(), eval_z[:256]
-    run = ToyRun(cfg, G, D, {"d_loss": [], "g_loss": [], "eval_step": [], "energy": []}, [])
+    run = ToyRun(cfg, G, D, {"d_loss": [], "g_loss": [], "eval_step": [], "energy": [], "modes": [],
+                             "on_mode": []}, [])
+    centres = mixture_centres(cfg.dist, cfg.radius).to(dev) if cfg.dist != "ring" else None
 
     def evaluate(step: int) -> None:
         with torch.no_grad():
+            fakes = G(eval_z)
             run.history["eval_step"].append(step)
-            run.history["energy"].append(energy_distance(G(eval_z), eval_real))
+            run.history["energy"].append(energy_distance(fakes, eval_real))
+            if centres is not None:
+                modes, on_mode = mode_coverage(fakes, centres, cfg.std)
+                run.history["modes"].append(modes)
+                run.history["on_mode"].append(on_mode)
         if cfg.snapshot_every and step % cfg.snapshot_every == 0:
             run.snapshots.append(take_snapshot(G.cpu(), D.cpu(), show_real, show_z.cpu(), cfg.loss, step, cfg.lim))
             G.to(dev), D.to(dev)
@@ -262,7 +273,7 @@ def train_toy(cfg: ToyConfig | None = None, progress: bool = False,
     evaluate(0)
     for step in tqdm(range(1, cfg.steps + 1), disable=not progress, desc=f"toy {cfg.loss}"):
         for _ in range(cfg.d_steps):
-            real = sample_toy(cfg.dist, cfg.batch, gen, cfg.std).to(dev)
+            real = sample_toy(cfg.dist, cfg.batch, gen, cfg.std, cfg.radius).to(dev)
             z = torch.randn(cfg.batch, cfg.z_dim, generator=gen).to(dev)
             with torch.no_grad():
                 fake = G(z)
