@@ -59,7 +59,9 @@ def test_loss_curves_and_logit_curves():
     t = np.linspace(-2, 2, 9)
     curves = {n: loss_shapes.logit_curves(n, torch.tensor(t, dtype=torch.float32)) for n in ("bce", "hinge")}
     fig = plots.plot_logit_curves(curves, t)
-    assert _n_axes(fig) == 2 and len(fig.axes[0].lines) >= 6
+    assert _n_axes(fig) == 4 and len(fig.axes[0].lines) >= 4 and len(fig.axes[2].lines) >= 2
+    widths = [line.get_linewidth() for line in fig.axes[2].lines if line.get_label().endswith(" g")]
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]  # coinciding curves stay visible
 
 
 def test_dirac_and_eigen_plots():

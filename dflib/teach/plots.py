@@ -183,26 +183,41 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str]
 
 
 def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndarray) -> Figure:
-    """Two panels: each loss's per-sample terms against the logit, and their derivatives.
+    """Four panels: D's per-sample loss terms against the logit (solid = on a real logit, dashed = on a
+    fake one) and their derivatives (top row); G's loss on a fake logit and its derivative (bottom row).
 
-    ``curves[name]`` is the output of :func:`dflib.teach.loss_shapes.logit_curves`. Solid = D on real, dashed = D on
-    fake, dotted = G on fake.
+    ``curves[name]`` is the output of :func:`dflib.teach.loss_shapes.logit_curves`. G has its own row
+    because some curves are identical (bce's G loss is its D loss on a real logit, wgan's and hinge's G
+    losses are both ``-f``); where curves coincide, the earlier loss is drawn wider and paler underneath,
+    so every curve stays visible.
     """
-    fig, (a, b) = new_figure(2, size=3.4)
-    styles = {"d_real": "-", "d_fake": "--", "g": ":"}
+    fig, axes = new_figure(2, 2, size=3.0)
+    (a, b, c, d) = axes
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
-    for colour, (name, c) in zip(palette, curves.items()):
-        for key, ls in styles.items():
-            a.plot(t, c[key], ls, color=colour, lw=1.2, label=f"{name} {key}")
-            b.plot(t, c["d" + key], ls, color=colour, lw=1.2)
-    a.set_title("loss per sample", fontsize=9)
-    b.set_title("derivative w.r.t. the logit", fontsize=9)
-    for ax in (a, b):
+    n = len(curves)
+    for i, (colour, (name, cv)) in enumerate(zip(palette, curves.items())):
+        lw, alpha = 1.2 + 1.4 * (n - 1 - i), 1.0 if i == n - 1 else 0.55
+        for key, ls in (("d_real", "-"), ("d_fake", "--")):
+            a.plot(t, cv[key], ls, color=colour, lw=lw, alpha=alpha, label=f"{name} {key}")
+            b.plot(t, cv["d" + key], ls, color=colour, lw=lw, alpha=alpha, label=f"{name} {key}")
+        c.plot(t, cv["g"], "-", color=colour, lw=lw, alpha=alpha, label=f"{name} g")
+        d.plot(t, cv["dg"], "-", color=colour, lw=lw, alpha=alpha, label=f"{name} g")
+    a.set_title("D's loss per sample", fontsize=9)
+    b.set_title("D: derivative w.r.t. the logit", fontsize=9)
+    c.set_title("G's loss per fake sample", fontsize=9)
+    d.set_title("G: derivative w.r.t. the logit", fontsize=9)
+    for ax in axes:
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_xlabel("logit D(x)")
+    a.set_ylabel("loss")
+    c.set_ylabel("loss")
+    b.set_ylabel("derivative")
+    d.set_ylabel("derivative")
     a.set_ylim(-3, 4)
+    c.set_ylim(-4, 4)
     a.legend(fontsize=6, ncol=2)
+    c.legend(fontsize=6)
     return fig
 
 
