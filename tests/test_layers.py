@@ -177,3 +177,14 @@ def test_named_rules(lower, upper):
 def test_no_module_over_about_500_lines():
     long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > 520}
     assert not long, long
+
+
+def test_console_scripts_point_at_functions_that_exist():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((ROOT.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {"dflib", "dflib-train", "dflib-sample", "dflib-evaluate", "dflib-pretrain"} <= set(scripts)
+    for target in scripts.values():
+        module, _, func = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), func)), target

@@ -1,0 +1,81 @@
+"""Evaluate a finished training run and ship its generator under a short name (``dflib.pretrained``).
+
+    python tools/ship_model.py runs/<folder> shapes-32 --n 512 --fid 500
+
+Writes ``dflib/pretrained_models/<name>/`` (fp16 EMA weights, config, vocabulary, card.json, card.md) with
+every metric of ``metrics.json`` re-measured on the exported (half-precision) weights, and the hardware
+and wall time of the run read from its files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from dflib.checkpoint import load_training_checkpoint
+from dflib.metrics.run_fid import fid_with_floor
+from dflib.metrics.shapes_eval import evaluate_shapes_generator
+from dflib.pretrained import PRETRAINED_DIR, export_pretrained, load_pretrained
+from dflib.sample import load_text_encoder_for
+from dflib.text import SentenceCache
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python tools/ship_model.py")
+    ap.add_argument("run")
+    ap.add_argument("name")
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--fid", type=int, default=500)
+    ap.add_argument("--hardware", default=None, help="default: this machine's CPU model")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    ckpt = load_training_checkpoint(a.run)
+    cfg = ckpt["config"]
+    run = Path(ckpt["path"]).parent
+    sessions = json.loads((run / "run.json").read_text())["sessions"] if (run / "run.json").is_file() else []
+    metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    card = {
+        "data": {"name": cfg["data"]["name"], "options": cfg["data"]["options"]},
+        "preset": cfg["preset"],
+        "steps": ckpt["step"],
+        "wall_time": metrics.get("seconds", "see note"),
+        "hardware": a.hardware or f"{cpu_model()}, {cfg.get('threads') or 1} thread(s), shared with other jobs",
+        "text_encoder": f"{cfg['text_encoder']} (x{cfg['text_scale']})",
+        "ema": bool(cfg.get("ema")),
+        "sessions": len(sessions),
+        "note": a.note,
+    }
+    folder = export_pretrained(ckpt["path"], a.name, {**card, "metrics": {}})
+    netG, info = load_pretrained(a.name)  # measure what ships: the half-precision weights
+    enc = SentenceCache(load_text_encoder_for(info))
+    t0 = time.time()
+    shapes = evaluate_shapes_generator(netG, enc, cfg["data"]["options"], n=a.n, seed=0,
+                                       truncation=cfg["truncation"], imsize=cfg["model"]["imsize"])
+    fid = fid_with_floor(netG, enc, cfg["data"]["name"], cfg["data"]["options"], n=a.fid,
+                         imsize=cfg["model"]["imsize"], seed=0, truncation=cfg["truncation"])
+    card["metrics"] = {"shapes": shapes, "fid": fid, "evaluation_seconds": round(time.time() - t0, 1)}
+    folder = export_pretrained(ckpt["path"], a.name, card)
+    print(json.dumps(card, indent=2))
+    print(f"shipped {folder} ({(folder / 'generator.pt').stat().st_size / 2**20:.2f} MiB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
