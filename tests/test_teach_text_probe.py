@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 
@@ -27,3 +28,48 @@ def test_cosine_similarities_and_nearest_neighbours():
     for f in figs:
         assert f.axes
         plt.close(f)
+
+
+def test_meaning_triplets_separate_meaning_from_overlap():
+    from dflib.data.shapes_text import COLOR_WORDS, SHAPE_WORDS
+
+    trip = text_probe.meaning_triplets(COLOR_WORDS, SHAPE_WORDS)
+    assert len(trip) == 18  # 3 colours x 3 shapes with a synonym, two overlap captions each
+    assert trip[0] == text_probe.Triplet("a red circle", "a scarlet disc", "a red square", "shape",
+                                         "a green square")
+    assert trip[1] == text_probe.Triplet("a red circle", "a scarlet disc", "a green circle", "colour",
+                                         "a green square")
+    for t in trip:
+        assert not text_probe.content_words(t.anchor) & text_probe.content_words(t.same_meaning)
+        assert not text_probe.content_words(t.anchor) & text_probe.content_words(t.unrelated)
+        assert len(text_probe.content_words(t.anchor) & text_probe.content_words(t.overlap)) == 1
+    with pytest.raises(ValueError, match="no colour"):
+        text_probe.meaning_triplets({"red": ("red",)}, {"circle": ("circle", "disc")})
+    with pytest.raises(ValueError, match="shares a content word"):
+        text_probe.meaning_triplets({"red": ("red", "red")}, {"circle": ("circle", "disc")})
+
+
+def test_score_triplets_counts_wins():
+    trip = [text_probe.Triplet("a red circle", "a scarlet disc", "a red square", "shape", "a green square"),
+            text_probe.Triplet("a red circle", "a scarlet disc", "a green circle", "colour", "a green square")]
+    meaning = {"red": 0, "scarlet": 0, "green": 1, "circle": 2, "disc": 2, "square": 3}
+
+    def encode(caps):  # a perfect "meaning" encoder: one-hot per concept
+        out = torch.zeros(len(caps), 4)
+        for i, c in enumerate(caps):
+            for w in c.split()[1:]:
+                out[i, meaning[w]] = 1.0
+        return out
+
+    r = text_probe.score_triplets(encode, trip)
+    assert r.n == 2 and r.beats_overlap == 2 and r.beats_unrelated == 2
+    assert np.allclose(r.same, 1.0) and np.allclose(r.overlap, 0.5) and np.allclose(r.unrelated, 0.0)
+    assert "closer than shared word 2/2, than unrelated 2/2" in r.summary()
+    words = {w: torch.randn(8, generator=torch.Generator().manual_seed(i)) for i, w in enumerate(meaning)}
+    bag = text_probe.score_triplets(lambda caps: torch.stack([sum(words[w] for w in c.split()[1:])
+                                                               for c in caps]), trip)
+    assert bag.n == 2
+    fig = text_probe.plot_meaning_probe({"meaning": r, "bag": bag})
+    assert len(fig.axes) == 2 and "beats shared word 2/2, unrelated 2/2" in fig.axes[0].get_title()
+    assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
+    plt.close(fig)

@@ -3,20 +3,24 @@ caption it retrieves for an image.
 
 DF-GAN conditions the generator on the sentence vector of a pretrained text encoder (paper Sec. 3.1); these
 helpers compare encoders (untrained bag of words, DAMSM-pretrained LSTM, MiniLM) by the cosine similarity of
-their sentence vectors and show image-to-caption retrieval.
+their sentence vectors and show image-to-caption retrieval. The meaning probe separates meaning from word
+overlap: same meaning with no content word in common (synonyms) against shared words with another meaning.
 
 Introduced in ``notebooks/07_text_encoder.ipynb``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
+
+from dflib.data.vocab import tokenize
 
 from .plots import COLORS
 
@@ -26,6 +30,13 @@ __all__ = [
     "plot_similarity_matrices",
     "plot_word_features",
     "plot_retrieval",
+    "FUNCTION_WORDS",
+    "content_words",
+    "Triplet",
+    "meaning_triplets",
+    "ProbeResult",
+    "score_triplets",
+    "plot_meaning_probe",
 ]
 
 
@@ -90,5 +101,126 @@ def plot_retrieval(images: Tensor, ranked: Sequence[Sequence[str]], truth: Seque
         for r, cap in enumerate(ranked[i]):
             ax.text(0, 1 - (r + 0.5) / max(len(ranked[i]), 1), f"{r + 1}. {cap}", fontsize=7, va="center",
                     color=COLORS["real"] if cap == truth[i] else "black", transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# Meaning against word overlap
+# --------------------------------------------------------------------------------------------------
+
+FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "at", "is", "there", "this", "colored"})
+
+
+def content_words(caption: str) -> set[str]:
+    """The tokens of ``caption`` that carry content (everything but :data:`FUNCTION_WORDS`)."""
+    return set(tokenize(caption)) - FUNCTION_WORDS
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """An anchor caption and three others: ``same_meaning`` (synonyms, **no** content word in common),
+    ``overlap`` (shares a word, means something else; ``changed``: ``'colour'`` or ``'shape'``) and
+    ``unrelated`` (other colour and other shape, no word in common: the baseline)."""
+
+    anchor: str
+    same_meaning: str
+    overlap: str
+    changed: str
+    unrelated: str
+
+
+def _next_key(words: Mapping[str, Sequence[str]], key: str) -> str:
+    keys = list(words)
+    return keys[(keys.index(key) + 1) % len(keys)]
+
+
+def meaning_triplets(colors: Mapping[str, Sequence[str]], shapes: Mapping[str, Sequence[str]]) -> list[Triplet]:
+    """Probe captions from word tables ``{name: (name, synonym, ...)}`` (e.g. ``dflib.data.shapes_text``).
+
+    For every colour and every shape that have a synonym: anchor ``'a red circle'``, same meaning
+    ``'a scarlet disc'`` (first synonyms), overlap ``'a red square'`` (next shape) or ``'a green circle'``
+    (next colour), unrelated ``'a green square'``. Raises ``ValueError`` if a same-meaning or unrelated
+    caption shares a content word with its anchor or an overlap caption shares none.
+    """
+    out = []
+    for c, c_words in colors.items():
+        for sh, s_words in shapes.items():
+            if len(c_words) < 2 or len(s_words) < 2:
+                continue
+            anchor, same = f"a {c} {sh}", f"a {c_words[1]} {s_words[1]}"
+            c2, s2 = _next_key(colors, c), _next_key(shapes, sh)
+            for changed, other in (("shape", f"a {c} {s2}"), ("colour", f"a {c2} {sh}")):
+                t = Triplet(anchor, same, other, changed, f"a {c2} {s2}")
+                for cap in (t.same_meaning, t.unrelated):
+                    if content_words(t.anchor) & content_words(cap):
+                        raise ValueError(f"{cap!r} shares a content word with {t.anchor!r}")
+                if not content_words(t.anchor) & content_words(t.overlap):
+                    raise ValueError(f"{t.overlap!r} shares no content word with {t.anchor!r}")
+                out.append(t)
+    if not out:
+        raise ValueError("meaning_triplets: no colour and shape with a synonym")
+    return out
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Cosines of each triplet's anchor with its same-meaning, overlap and unrelated captions."""
+
+    same: np.ndarray
+    overlap: np.ndarray
+    unrelated: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.same)
+
+    @property
+    def beats_overlap(self) -> int:
+        """Triplets where the same-meaning caption is closer to the anchor than the one sharing a word."""
+        return int((self.same > self.overlap).sum())
+
+    @property
+    def beats_unrelated(self) -> int:
+        """Triplets where the same-meaning caption is closer than the unrelated one (neither shares a word)."""
+        return int((self.same > self.unrelated).sum())
+
+    def summary(self) -> str:
+        return (f"mean cos: same meaning {self.same.mean():.2f}, shared word {self.overlap.mean():.2f}, "
+                f"unrelated {self.unrelated.mean():.2f} | same meaning closer than shared word "
+                f"{self.beats_overlap}/{self.n}, than unrelated {self.beats_unrelated}/{self.n}")
+
+
+def score_triplets(encode: Callable[[list[str]], Tensor], triplets: Sequence[Triplet]) -> ProbeResult:
+    """``encode(captions) -> (B, D)`` sentence vectors; returns the three cosines of every triplet."""
+    caps = sorted({c for t in triplets for c in (t.anchor, t.same_meaning, t.overlap, t.unrelated)})
+    sim = cosine_similarities(encode(caps)).cpu().numpy()
+    idx = {c: i for i, c in enumerate(caps)}
+
+    def col(attr):
+        return np.array([sim[idx[t.anchor], idx[getattr(t, attr)]] for t in triplets], dtype=float)
+
+    return ProbeResult(col("same_meaning"), col("overlap"), col("unrelated"))
+
+
+def plot_meaning_probe(results: Mapping[str, ProbeResult]) -> Figure:
+    """One panel per encoder: the anchor's cosine with its same-meaning (no shared word), shared-word (other
+    meaning) and unrelated captions, one dot per triplet, the mean as a bar; panels share the y axis."""
+    fig, axes = plt.subplots(1, len(results), figsize=(0.6 + 2.7 * len(results), 3.0), squeeze=False,
+                             sharey=True)
+    groups = (("same\nmeaning", "same", COLORS["real"]), ("shared\nword", "overlap", COLORS["mismatch"]),
+              ("unrelated", "unrelated", "#888888"))
+    rng = np.random.default_rng(0)
+    for ax, (name, r) in zip(axes[0], results.items()):
+        for k, (_, attr, colour) in enumerate(groups):
+            v = getattr(r, attr)
+            ax.bar(k, v.mean(), color=colour, alpha=0.35, width=0.7)
+            ax.scatter(k + rng.uniform(-0.2, 0.2, len(v)), v, s=9, color=colour)
+        ax.set_xticks(range(3), [g[0] for g in groups], fontsize=7)
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_title(f"{name}\nbeats shared word {r.beats_overlap}/{r.n}, unrelated {r.beats_unrelated}/{r.n}",
+                     fontsize=8)
+        ax.set_xlabel("caption compared with the anchor", fontsize=7)
+    axes[0, 0].set_ylabel("cosine with the anchor", fontsize=8)
     fig.tight_layout()
     return fig
