@@ -232,7 +232,8 @@ class FolderDataset(ItemRNG, Dataset):
         if not 0 <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         rng = self._rng()
-        j, img = load_first_readable(lambda j: load_rgb(self.paths[j], exif_transpose=True), i, len(self), self.skip_bad, self.root)
+        load = lambda j: load_rgb(self.paths[j], exif_transpose=True)  # noqa: E731
+        j, img = load_first_readable(load, i, len(self), self.skip_bad, self.root)
         k = int(rng.integers(len(self._ids[j])))
         tokens, length = pad_tokens(self._ids[j][k], self.words_num, rng)
         return {
