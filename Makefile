@@ -47,7 +47,7 @@ e2e: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=10 tests/e2e; $(PYTEST_OK5)
 
 train: $(STAMP)
-	$(BIN)/python -m dflib.train --preset shapes-32-cpu
+	$(BIN)/python -m dflib train --preset shapes-32-cpu
 
 execute: $(STAMP)
 	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \

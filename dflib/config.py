@@ -157,7 +157,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         sample_every=500,
         save_every=1000,
         eval_samples=512,
-        eval_fid=200,
+        eval_fid=100,
     ),
     "emoji-64": TrainConfig(
         preset="emoji-64",

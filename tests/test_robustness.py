@@ -242,3 +242,13 @@ def test_damsm_pretraining_stops_on_nan_and_rejects_zero_epochs(tmp_path, capsys
     rc = main(base + ["--out", str(tmp_path / "b"), "--epochs", "2", "--lr", "1e9"])
     assert rc == 1 and "DAMSM loss became" in capsys.readouterr().err
     assert not (tmp_path / "b" / "text_encoder.pth").exists()
+
+
+def test_resume_keeps_the_runs_own_stopping_point_unless_told(tmp_path):
+    from dflib.cli.train import main
+
+    assert main(_cli("--out", str(tmp_path / "run"), "--max-steps", "2")) == 0
+    assert main(["--resume", str(tmp_path / "run")]) == 0  # max_steps=2 was saved: nothing more to do
+    assert latest_checkpoint(tmp_path / "run").name == "state_step_00000002.pth"
+    assert main(["--resume", str(tmp_path / "run"), "--max-steps", "3"]) == 0
+    assert latest_checkpoint(tmp_path / "run").name == "state_step_00000003.pth"

@@ -19,8 +19,16 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import latest_checkpoint
-from ..config import RESUME_FIELDS, TRAIN_PRESETS, TrainConfig, apply_overrides, get_preset, validate_config
+from ..checkpoint import latest_checkpoint, load_training_checkpoint
+from ..config import (
+    RESUME_FIELDS,
+    TRAIN_PRESETS,
+    TrainConfig,
+    apply_overrides,
+    config_from_dict,
+    get_preset,
+    validate_config,
+)
 from ..fast import OPTION_NAMES, resolve_fast
 from ..metrics.run_fid import fid_with_floor
 from ..metrics.shapes_eval import evaluate_shapes_generator
@@ -144,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
             )
         if Path(resume).is_dir() and latest_checkpoint(resume) is None:
             return _fail(f"no checkpoint in {resume}")
+        try:  # the saved run's settings, with only the stopping/reporting fields the user gave changed
+            saved = load_training_checkpoint(resume).get("config")
+        except (FileNotFoundError, CheckpointMismatchError) as exc:
+            return _fail(str(exc))
+        if saved:
+            flat = {k: getattr(args, k) for k in _FLAT if getattr(args, k) is not None}
+            cfg = apply_overrides(apply_overrides(config_from_dict(saved), list(args.overrides)), flat)
     threads = args.threads if args.threads is not None else cfg.threads
     threads = threads if threads > 0 else free_cores()
     torch.set_num_threads(threads)
