@@ -38,6 +38,18 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> list[str]:
+    """Which of ``names`` /proc/cpuinfo lists (the model name alone is generic on cloud machines)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [n for n in names if n in have]
+    except OSError:
+        pass
+    return []
+
+
 def prefill_cache(cache, dataset, batch: int = 64) -> None:
     """Every caption of the training set into ``cache`` (a SentenceCache), encoded ``batch`` at a time."""
     caps = sorted({c for i in range(len(dataset)) for c in dataset.captions(i)} - set(cache.table))
@@ -127,8 +139,11 @@ def main(argv: list[str] | None = None) -> int:
             "text_encoder": f"{cfg.text_encoder} x {cfg.text_scale} (cached per caption)",
             "eval": {"n": args.n, "seed": 0, "truncation": cfg.truncation, "classifier_steps": 400,
                      "fid_n": args.fid},
-            "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "note": args.machine_note,
+            "machine": {"cpu": cpu_model(), "cpu_flags": cpu_flags(),
+                        "cpu_note": "AMX flags mean Sapphire Rapids or later where the model name is generic",
+                        "logical_cpus": os.cpu_count(), "note": args.machine_note,
                         "threads": args.threads, "torch": torch.__version__, "python": platform.python_version()},
+            "chance": runs[0]["eval"]["shapes"]["chance"] if runs else None,
             "variant_order": names,
             "variants": [VARIANTS[n].to_dict() for n in names],
             "caption_cache": {"captions": len(cache.table), "seconds": round(cache_seconds, 1),

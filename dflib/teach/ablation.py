@@ -276,7 +276,7 @@ def plot_ablation(data: Mapping[str, Any] | str | Path = "results/ablation.json"
                   metrics: Sequence[str] | None = None, path: str | Path | None = None):
     """Grouped bars (mean over seeds, error bars = std over seeds), one group per metric, one bar per
     variant, from the JSON of ``bench/ablation.py``; dotted lines: the classifier on real images (accuracy
-    ceiling). Saves to ``path`` if given; returns the figure."""
+    ceiling), dashed: chance (1 / number of values, the JSON's ``chance``). Saves to ``path`` if given; returns the figure."""
     import matplotlib.pyplot as plt
 
     if not isinstance(data, Mapping):
@@ -292,13 +292,17 @@ def plot_ablation(data: Mapping[str, Any] | str | Path = "results/ablation.json"
         mean = [summary[name].get(m, {}).get("mean", np.nan) for m in metrics]
         std = [summary[name].get(m, {}).get("std", 0.0) for m in metrics]
         ax.bar(x - 0.4 + width * (i + 0.5), mean, width, yerr=std, capsize=2, label=labels.get(name, name))
+    chance = data.get("chance") or {}
     for j, m in enumerate(metrics):
         if m.startswith("acc_"):
             ceil = [summary[n].get("real_" + m, {}).get("mean") for n in names]
             ceil = [c for c in ceil if c is not None]
             if ceil:
                 ax.hlines(float(np.mean(ceil)), j - 0.45, j + 0.45, colors="k", linestyles=":",
-                          label="real images" if j == 0 else None)
+                          label="real images (classifier ceiling)" if j == 0 else None)
+            if m[4:] in chance:
+                ax.hlines(float(chance[m[4:]]), j - 0.45, j + 0.45, colors="grey", linestyles="--",
+                          label="chance" if j == 0 else None)
     ax.set_xticks(x, [m.replace("acc_", "accuracy: ").replace("diversity_mean", "diversity") for m in metrics],
                   fontsize=8)
     ax.set_ylim(0, 1.05)
