@@ -45,7 +45,10 @@ def test_find_run(tmp_path, monkeypatch):
 
 def test_training_progress_figure():
     hist = [{"step": s, "errD": 1.0 / s, "errG": 0.5} for s in (10, 20, 30)]
-    plt.close(runs.plot_training_progress(hist, torch.zeros(6, 3, 8, 8), nrow=3))
+    fig = runs.plot_training_progress(hist, torch.zeros(6, 3, 8, 8), nrow=3)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss" and ax.get_title()
+    plt.close(fig)
 
 
 def test_config_diff():

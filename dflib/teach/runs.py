@@ -84,6 +84,7 @@ def plot_training_progress(history: Sequence[Mapping[str, float]], samples: Tens
     for key in keys:
         ax.plot(steps, [h[key] for h in history], label=key, color=colours.get(key), lw=1)
     ax.set_xlabel("step")
+    ax.set_ylabel("loss")
     ax.legend(fontsize=7)
     ax.set_title("losses (means over logging intervals)", fontsize=9)
     ax_img.imshow(images_to_array(samples, nrow), interpolation="nearest")
