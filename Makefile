@@ -50,7 +50,7 @@ train: $(STAMP)
 	$(BIN)/python -m dflib train --preset shapes-32-cpu
 
 execute: $(STAMP)
-	DFGAN_FAST=0 HF_HUB_OFFLINE=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	DFGAN_FAST=0 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
 	$(BIN)/python tools/export_figures.py --out notebooks/figures
 
