@@ -66,8 +66,16 @@ class MiniLMEncoder(TextEncoder):
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"no MiniLM model in {path} (expected config.json, model.safetensors, tokenizer)")
         self.model_dir = path
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per load would clutter logs and notebooks
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self.model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         self.dim = int(self.model.config.hidden_size)
         self.max_length = int(max_length)
         self.normalize = bool(normalize)
