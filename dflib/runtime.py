@@ -16,7 +16,7 @@ import torch
 
 __all__ = [
     "is_fast", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment",
-    "check_environment", "physical_cores", "free_cores",
+    "check_environment", "physical_cores", "free_cores", "cpu_model",
 ]
 
 
@@ -144,3 +144,16 @@ def free_cores(load: float | None = None, cores: int | None = None) -> int:
     if load is None:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     return max(1, min(cores, int(round(cores - load))))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), for naming the machine a figure came from."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"

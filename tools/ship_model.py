@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,19 +20,10 @@ import torch
 from dflib.checkpoint import load_training_checkpoint
 from dflib.metrics.run_fid import fid_with_floor
 from dflib.metrics.shapes_eval import evaluate_shapes_generator
-from dflib.pretrained import PRETRAINED_DIR, export_pretrained, load_pretrained
+from dflib.pretrained import export_pretrained, load_pretrained
+from dflib.runtime import cpu_model
 from dflib.sample import load_text_encoder_for
 from dflib.text import SentenceCache
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> int:
