@@ -1,12 +1,21 @@
-"""The conditional toy of MA-GP: a one-number "image" ``x`` and a one-number "text" ``e``.
+"""The conditional toys of MA-GP: a one-number "image" ``x`` and a one-number "text" ``e``.
 
-Real matched pairs lie on the line ``x = slope * e``; mismatched pairs are built with
-``dflib.losses.roll_mismatch`` as DF-GAN builds them; the untrained G's fakes ignore the text. The critic
-mirrors DF-GAN's discriminator (``NetD``-like features of x, a ``NetC``-like head on ``[features, e]``) and
-is trained with DF-GAN's discriminator objective: the hinge loss on real, fake and mismatched pairs
-(paper Sec. 3.2, Eq. 1) plus a penalty at real matched pairs, either MA-GP ``k * |[grad_x D; grad_e D]|^p``
-(paper Sec. 3.3.1, Eq. 2) or the image-only ``k * |grad_x D|^p``. D's surface over ``(x, e)`` shows where
-each penalty smooths it.
+**Line toy.** Real matched pairs lie on the line ``x = slope * e``; mismatched pairs are built with
+``dflib.losses.roll_mismatch`` as DF-GAN builds them; the untrained G's fakes ignore the text. The
+critic mirrors DF-GAN's discriminator (``NetD``-like features of x, a ``NetC``-like head on
+``[features, e]``) and is trained with DF-GAN's discriminator objective: the hinge loss on real,
+fake and mismatched pairs (paper Sec. 3.2, Eq. 1) plus a penalty at real matched pairs, either MA-GP
+``k * |[grad_x D; grad_e D]|^p`` (paper Sec. 3.3.1, Eq. 2) or the image-only ``k * |grad_x D|^p``.
+D's surface over ``(x, e)`` shows where each penalty smooths it. On this toy ``D`` is close to
+``g(x - slope * e)``, so ``dD/de = -slope * dD/dx``: a penalty on the image gradient bounds the text
+gradient too.
+
+**Memory toy** (:func:`memory_pairs`). A small training set whose captions all say the same thing in
+different wordings, so every image matches every caption. D can only tell a real pair from a rolled
+mismatch by memorising which exact sentence came with which image, a dependence on ``e`` at fixed
+``x`` that an image-only penalty never sees. :func:`caption_margin` measures how much D prefers
+each image's own caption, and :func:`fake_trajectories` moves fakes along ``grad_x D`` for one
+caption, as G's update would.
 
 Introduced in ``notebooks/04_ma_gp.ipynb``.
 """
@@ -28,6 +37,7 @@ __all__ = [
     "COND_PENALTIES",
     "sample_conditional",
     "fake_conditional",
+    "memory_pairs",
     "CondCritic",
     "LinearCritic",
     "conditional_penalty",
@@ -37,31 +47,51 @@ __all__ = [
     "conditional_surface",
     "conditional_grad_norms",
     "conditional_slices",
+    "caption_margin",
+    "fake_trajectories",
+    "landing_fractions",
 ]
 
 COND_PENALTIES = ("none", "zero_gp", "ma_gp")
+Critic = Callable[[Tensor, Tensor], Tensor]
 
 
 def sample_conditional(n: int, generator: torch.Generator | None = None, noise: float = 0.05,
                        x_dim: int = 1, e_dim: int = 1, slope: float = 1.0) -> tuple[Tensor, Tensor]:
     """Real **matched** pairs: a "text" ``e ~ U(-1, 1)`` and its "image" ``x = slope * e + noise``.
 
-    ``slope`` > 1 makes the image very sensitive to the text (a small change of ``e`` asks for a large
-    change of ``x``), so D's slope across the matching line is steeper along ``e`` than along ``x``.
-    With ``x_dim``/``e_dim`` > 1 every coordinate of ``x`` copies the first text coordinate.
+    ``slope`` > 1 makes the image very sensitive to the text (a small change of ``e`` asks for a
+    large change of ``x``), so D's slope across the matching line is ``slope`` times steeper along
+    ``e`` than along ``x``. With ``x_dim``/``e_dim`` > 1 every coordinate of ``x`` copies the first
+    text coordinate.
     """
     e = torch.rand(n, e_dim, generator=generator) * 2 - 1
     x = slope * e[:, :1].expand(n, x_dim) + noise * torch.randn(n, x_dim, generator=generator)
     return x.contiguous(), e
 
 
-def fake_conditional(e: Tensor, generator: torch.Generator | None = None, spread: float = 1.5) -> Tensor:
-    """Fakes of an untrained G that ignores the text: ``x ~ U(-spread, spread)`` whatever ``e`` is."""
-    return (torch.rand(e.shape[0], 1, generator=generator) * 2 - 1) * spread
+def fake_conditional(e: Tensor, generator: torch.Generator | None = None, spread: float = 1.5,
+                     gap: float = 0.0) -> Tensor:
+    """Fakes of an untrained G that ignores the text: ``u ~ U(-spread, spread)`` whatever ``e`` is,
+    moved ``gap`` away from 0 (``u + gap * sign(u)``). With ``gap`` beyond the real images' range
+    every fake is told apart by the image alone, as early in training."""
+    u = (torch.rand(e.shape[0], 1, generator=generator) * 2 - 1) * spread
+    return u + gap * torch.sign(u)
+
+
+def memory_pairs(n: int = 16, generator: torch.Generator | None = None, xlim: float = 3.0,
+                 elim: float = 1.0) -> tuple[Tensor, Tensor]:
+    """A small training set of ``n`` pairs whose image ``x ~ U(-xlim, xlim)`` and caption
+    ``e ~ U(-elim, elim)`` are **independent**: the captions are wordings of one sentence, so every
+    image matches every caption and nothing but memory tells a real pair from a rolled mismatch."""
+    x = (torch.rand(n, 1, generator=generator) * 2 - 1) * xlim
+    e = (torch.rand(n, 1, generator=generator) * 2 - 1) * elim
+    return x, e
 
 
 class CondCritic(nn.Module):
-    """Toy of DF-GAN's D: ``NetD``-like features of x, then a ``NetC``-like head on ``[features, e]``."""
+    """Toy of DF-GAN's D: ``NetD``-like features of x, then a ``NetC``-like head on
+    ``[features, e]``."""
 
     def __init__(self, x_dim: int = 1, e_dim: int = 1, hidden: int = 64):
         super().__init__()
@@ -76,7 +106,8 @@ class CondCritic(nn.Module):
 
 
 class LinearCritic(nn.Module):
-    """``D(x, e) = x . w + e . v``; its MA-GP is ``k (|w|^2 + |v|^2)^(p/2)`` exactly."""
+    """``D(x, e) = x . w + e . v``; its MA-GP is ``k (|w|^2 + |v|^2)^(p/2)`` exactly, its 0-GP
+    ``k |w|^p``."""
 
     def __init__(self, w: Tensor, v: Tensor):
         super().__init__()
@@ -87,10 +118,10 @@ class LinearCritic(nn.Module):
         return x @ self.w + e @ self.v
 
 
-def conditional_penalty(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: Tensor, kind: str = "ma_gp",
-                        k: float = 2.0, p: float = 6.0) -> Tensor:
-    """Penalty on real matched pairs: ``ma_gp`` (x and e, ``dflib.losses.ma_gp``, paper Eq. 2), ``zero_gp``
-    (x only, ``zero_centred_gp``) or ``none``."""
+def conditional_penalty(D: Critic, x: Tensor, e: Tensor, kind: str = "ma_gp", k: float = 2.0,
+                        p: float = 6.0) -> Tensor:
+    """Penalty on real matched pairs: ``ma_gp`` (x and e, ``dflib.losses.ma_gp``, paper Eq. 2),
+    ``zero_gp`` (x only, ``zero_centred_gp``) or ``none``."""
     check_choice("conditional penalty", kind, COND_PENALTIES)
     if kind == "none":
         return x.new_zeros(())
@@ -106,8 +137,11 @@ def conditional_penalty(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: Ten
 class CondToyConfig:
     """Training of the conditional critic alone (real matched vs mismatched vs fake), hinge loss.
 
-    ``slope = 2`` (image = 2 x text): D's slope across the matching line is then twice as steep along the
-    text as along the image, which is what a penalty on the image alone (0-GP) cannot see."""
+    ``toy = "line"``: pairs of :func:`sample_conditional` with ``slope`` (image = slope x text),
+    fakes of :func:`fake_conditional` (``fake_gap`` moves them off the real images).
+    ``toy = "memory"``: the ``memory_n`` fixed pairs of :func:`memory_pairs` (seed
+    ``memory_seed``), each batch a permutation of them, fakes ``U(-3, 3)``. ``mismatch = False``
+    drops the mismatched term (then the hinge loss is ``real + fake``)."""
 
     penalty: str = "ma_gp"
     k: float = 2.0
@@ -119,11 +153,17 @@ class CondToyConfig:
     noise: float = 0.05
     slope: float = 2.0
     seed: int = 0
+    toy: str = "line"
+    mismatch: bool = True
+    fake_gap: float = 0.0
+    memory_n: int = 16
+    memory_seed: int = 1
 
 
 @dataclass
 class CondRun:
-    """Result of :func:`train_conditional_critic`: the config, the trained critic, per-step losses."""
+    """Result of :func:`train_conditional_critic`: the config, the trained critic, the per-step
+    losses."""
 
     cfg: CondToyConfig
     D: CondCritic
@@ -133,24 +173,31 @@ class CondRun:
 @single_threaded
 def train_conditional_critic(cfg: CondToyConfig | None = None, progress: bool = False) -> CondRun:
     """DF-GAN's D objective on the toy (paper Eq. 1 for the hinge terms, Eq. 2 for MA-GP):
-    ``hinge_d_loss(real, fake, mismatch) + penalty`` where mismatched pairs are the real features rolled
-    by one (``roll_mismatch``), exactly as DF-GAN builds them."""
+    ``hinge_d_loss(real, fake, mismatch) + penalty`` where mismatched pairs are the real features
+    rolled by one (``roll_mismatch``), exactly as DF-GAN builds them."""
     cfg = cfg or CondToyConfig()
+    check_choice("conditional toy", cfg.toy, ("line", "memory"))
     from tqdm.auto import tqdm
 
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
+    memory = memory_pairs(cfg.memory_n, torch.Generator().manual_seed(cfg.memory_seed))
     D = CondCritic(hidden=cfg.hidden)
     opt = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     hist: dict[str, list[float]] = {"d_loss": [], "penalty": []}
     for _ in tqdm(range(cfg.steps), disable=not progress, desc=f"critic {cfg.penalty}"):
-        x, e = sample_conditional(cfg.batch, gen, cfg.noise, slope=cfg.slope)
-        x_fake = fake_conditional(e, gen, spread=1.5 * max(1.0, cfg.slope))
+        if cfg.toy == "memory":
+            idx = torch.randperm(cfg.memory_n, generator=gen)
+            x, e = memory[0][idx].clone(), memory[1][idx].clone()
+            x_fake = fake_conditional(e, gen, spread=3.0)
+        else:
+            x, e = sample_conditional(cfg.batch, gen, cfg.noise, slope=cfg.slope)
+            x_fake = fake_conditional(e, gen, spread=1.5 * max(1.0, cfg.slope), gap=cfg.fake_gap)
         x = x.requires_grad_(True)
         e = e.requires_grad_(True)
         feats = D.features(x)
         real = D.head_on_features(feats, e)
-        mis = D.head_on_features(L.roll_mismatch(feats), e)
+        mis = D.head_on_features(L.roll_mismatch(feats), e) if cfg.mismatch else None
         fake = D(x_fake, e)
         if cfg.penalty == "ma_gp":
             pen = L.ma_gp(real, x, e, cfg.k, cfg.p)  # Eq. 2
@@ -169,11 +216,12 @@ def train_conditional_critic(cfg: CondToyConfig | None = None, progress: bool = 
 
 
 @torch.no_grad()
-def conditional_surface(D: Callable[[Tensor, Tensor], Tensor], xlim: float = 3.0, elim: float = 1.5,
-                        res: int = 60, kind: str = "logit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(xs, es, Z)`` with ``Z[i, j]`` at ``(x = xs[j], e = es[i])`` over ``[-xlim, xlim] x [-elim, elim]``.
-    ``kind``: ``logit`` (D itself), ``real_loss`` (``relu(1 - D)``, D's loss if the pair were real
-    matched) or ``fake_loss`` (``relu(1 + D)``, its loss if the pair were fake or mismatched)."""
+def conditional_surface(D: Critic, xlim: float = 3.0, elim: float = 1.5, res: int = 60,
+                        kind: str = "logit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(xs, es, Z)`` with ``Z[i, j]`` at ``(x = xs[j], e = es[i])`` over
+    ``[-xlim, xlim] x [-elim, elim]``. ``kind``: ``logit`` (D itself), ``real_loss``
+    (``relu(1 - D)``, D's loss if the pair were real matched) or ``fake_loss`` (``relu(1 + D)``, its
+    loss if the pair were fake or mismatched)."""
     check_choice("surface kind", kind, ("logit", "real_loss", "fake_loss"))
     xs = torch.linspace(-xlim, xlim, res)
     es = torch.linspace(-elim, elim, res)
@@ -183,23 +231,62 @@ def conditional_surface(D: Callable[[Tensor, Tensor], Tensor], xlim: float = 3.0
     return xs.numpy(), es.numpy(), z.numpy()
 
 
-def conditional_grad_norms(D: Callable[[Tensor, Tensor], Tensor], x: Tensor, e: Tensor) -> dict[str, float]:
+def conditional_grad_norms(D: Critic, x: Tensor, e: Tensor) -> dict[str, float]:
     """Mean ``|dD/dx|``, ``|dD/de|`` and ``|[dD/dx; dD/de]|`` over the given pairs."""
     x = x.detach().clone().requires_grad_(True)
     e = e.detach().clone().requires_grad_(True)
     gx, ge = torch.autograd.grad(D(x, e).sum(), (x, e))
     nx, ne = gx.norm(dim=1), ge.norm(dim=1)
-    return {"x": float(nx.mean()), "e": float(ne.mean()), "joint": float((nx**2 + ne**2).sqrt().mean())}
+    joint = (nx**2 + ne**2).sqrt()
+    return {"x": float(nx.mean()), "e": float(ne.mean()), "joint": float(joint.mean())}
 
 
 @torch.no_grad()
-def conditional_slices(D: Callable[[Tensor, Tensor], Tensor], x0: float, e0: float, half_width: float = 0.5,
+def conditional_slices(D: Critic, x0: float, e0: float, half_width: float = 0.5,
                        n: int = 81) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(t, D(x0 + t, e0), D(x0, e0 + t))``: D along the image and along the text direction through
-    one pair, to see how flat D is around a real matched point."""
+    """``(t, D(x0 + t, e0), D(x0, e0 + t))``: D along the image and along the text direction
+    through one pair, to see how flat D is around a real matched point."""
     t = torch.linspace(-half_width, half_width, n)
     ones = torch.ones(n, 1)
     along_x = D(x0 + t[:, None], e0 * ones)
     along_e = D(x0 * ones, e0 + t[:, None])
     return t.numpy(), along_x.numpy(), along_e.numpy()
 
+
+@torch.no_grad()
+def caption_margin(D: Critic, x: Tensor, e: Tensor) -> float:
+    """How much D prefers each image's own caption: the mean over ``i`` of
+    ``D(x_i, e_i) - mean_{j != i} D(x_i, e_j)``. Zero for any critic ``f(x) + h(e)`` (a score of the
+    caption alone is not matching) and for one that ignores the caption."""
+    n = x.shape[0]
+    xx = x.repeat_interleave(n, 0)  # row i * n + j: image i with caption j
+    scores = D(xx, e.repeat(n, 1)).reshape(n, n)
+    own = scores.diagonal()
+    others = (scores.sum(1) - own) / (n - 1)
+    return float((own - others).mean())
+
+
+def fake_trajectories(D: Critic, e0: float, x0: Tensor, steps: int = 200,
+                      lr: float = 0.05) -> np.ndarray:
+    """Fakes for one caption ``e0`` moved as G's hinge update moves them: G minimises ``-D``, so
+    each step is ``x <- x + lr * grad_x D(x, e0)``. Returns ``(steps + 1, n)`` positions, row 0 is
+    ``x0``."""
+    x = x0.detach().reshape(-1, 1).clone()
+    out = [x[:, 0].clone()]
+    for _ in range(steps):
+        x.requires_grad_(True)
+        (gx,) = torch.autograd.grad(D(x, torch.full_like(x, e0)).sum(), x)
+        x = (x + lr * gx).detach()
+        out.append(x[:, 0].clone())
+    return torch.stack(out).numpy()
+
+
+def landing_fractions(final: np.ndarray, targets: np.ndarray, own: int,
+                      tol: float = 0.15) -> dict[str, float]:
+    """Where fakes ended: the fraction within ``tol`` of some training image (``real``) and the
+    fraction whose nearest training image is ``targets[own]``, within ``tol`` (``own``: the
+    caption's own image)."""
+    final = np.asarray(final, dtype=float)
+    d = np.abs(final[:, None] - np.asarray(targets, dtype=float)[None, :])
+    near = d.min(axis=1) <= tol
+    return {"real": float(near.mean()), "own": float((near & (d.argmin(axis=1) == own)).mean())}
