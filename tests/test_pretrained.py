@@ -62,3 +62,25 @@ def test_every_shipped_model_loads_and_fits_in_git(name):
     card = info["card"]
     for key in ("data", "steps", "wall_time", "hardware", "metrics"):
         assert key in card, key
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in P.list_pretrained() if P.pretrained_card(n)["data"]["name"] == "shapes"])
+def test_shipped_shapes_models_match_their_cards_on_a_small_sample(name):
+    """Re-measure the card's accuracies on 128 fresh images (another evaluation seed): each within sampling
+    noise (3 binomial standard errors, plus 0.05 for the classifier retrained here)."""
+    from dflib.metrics.shapes_eval import evaluate_shapes_generator
+    from dflib.text import SentenceCache
+
+    netG, info = P.load_pretrained(name)
+    card = info["card"]
+    enc = SentenceCache(load_text_encoder_for(info))
+    n = 128
+    got = evaluate_shapes_generator(netG, enc, card["data"]["options"], n=n, seed=1, truncation=0.88,
+                                    imsize=netG.imsize, diversity_captions=8, draws=8)
+    for attr, want in card["metrics"]["shapes"]["accuracy"].items():
+        if want is None or got["accuracy"][attr] is None:
+            continue
+        m = max(1, got["n_stated"][attr])
+        tol = 3 * (max(want * (1 - want), 0.01) / m) ** 0.5 + 0.05
+        assert abs(got["accuracy"][attr] - want) <= tol, (attr, got["accuracy"][attr], want, tol)
