@@ -1,0 +1,38 @@
+"""The README's numbers come from files in the repository: the curriculum times from the notebooks'
+execution records, the shipped model's row from its card."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import readme_rows  # noqa: E402
+
+README = (ROOT / "README.md").read_text()
+
+
+def test_curriculum_rows_are_the_measured_ones():
+    for row in readme_rows.rows():
+        assert row in README, f"README curriculum row out of date (python tools/readme_rows.py): {row}"
+
+
+def test_the_shipped_models_row_is_its_card():
+    card = json.loads((ROOT / "dflib/pretrained_models/shapes-32/card.json").read_text())
+    a, d, f = card["metrics"]["shapes"]["accuracy"], card["metrics"]["shapes"]["diversity"], card["metrics"]["fid"]
+    row = next(line for line in README.splitlines() if line.startswith("| the shipped `shapes-32`"))
+    for value in (f"{card['steps']:,}", f"{a['color']:.1%}", f"{a['shape']:.1%}", f"{a['size']:.1%}",
+                  f"{a['position']:.1%}", f"{d['size']:.2f} / {d['position']:.2f}", f"{f['fid']:.0f} ({f['fid_floor']:.0f})"):
+        assert value in row, (value, row)
+
+
+def test_the_make_train_row_is_its_metrics_json():
+    m = json.loads((ROOT / "results/make_train_metrics.json").read_text())
+    a, d, f = m["shapes"]["accuracy"], m["shapes"]["diversity"], m["fid"]
+    row = next(line for line in README.splitlines() if line.startswith("| `make train`"))
+    for value in (f"{m['steps']:,}", f"{a['color']:.1%}", f"{a['shape']:.1%}", f"{a['size']:.1%}",
+                  f"{a['position']:.1%}", f"{d['size']:.2f} / {d['position']:.2f}", f"{f['fid']:.0f} ({f['fid_floor']:.0f})",
+                  f"{round(m['wall_seconds']):,} s"):
+        assert value in row, (value, row)
