@@ -63,11 +63,14 @@ def update(path: Path, repo: str) -> bool:
     src = cell_source(repo)
     code = [i for i, c in enumerate(cells) if c["cell_type"] == "code"]
     if code and "".join(cells[code[0]]["source"]).startswith(MARKER):
+        if "id" not in cells[code[0]] and nb.get("nbformat_minor", 0) >= 5:
+            cells[code[0]]["id"] = "hosted-setup"
+            changed = True
         if "".join(cells[code[0]]["source"]) != src:
             cells[code[0]]["source"] = src.splitlines(keepends=True)
             changed = True
     else:
-        new = {"cell_type": "code", "execution_count": 1, "metadata": {"tags": ["hosted-setup"]},
+        new = {"cell_type": "code", "execution_count": 1, "id": "hosted-setup", "metadata": {"tags": ["hosted-setup"]},
                "outputs": [], "source": src.splitlines(keepends=True)}
         cells.insert(code[0] if code else 1, new)
         for c in [c for c in cells if c["cell_type"] == "code"][1:]:

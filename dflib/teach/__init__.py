@@ -23,6 +23,7 @@ Probes of the DF-GAN modules (notebooks 05-09):
 * :mod:`~dflib.teach.inspect_nets`: per-block tables, parameter budgets, unused parameters (06)
 * :mod:`~dflib.teach.text_probe`: sentence similarities, word features, retrieval figures (07)
 * :mod:`~dflib.teach.runs`: finding run folders and checkpoints, config diffs, progress figures (06, 08, 09)
+* :mod:`~dflib.teach.ablation`: the paper's ablation (Sec. 4.3) as one switchable step, and its figure (04, 05)
 
 Import the modules you need, e.g. ``from dflib.teach import toys, plots, widgets``; this file imports
 none of them, so the toys do not pull in the trainer or the text encoders.
@@ -42,4 +43,5 @@ __all__ = [
     "inspect_nets",
     "text_probe",
     "runs",
+    "ablation",
 ]
