@@ -124,7 +124,10 @@ def test_caption_rows_and_interpolation():
     assert fig.axes
     with pytest.raises(ValueError, match="len\\(captions\\)"):
         image_grids.plot_caption_rows(torch.zeros(2, 3, 3, 8, 8), ["only one"])
-    image_grids.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")
+    fig = image_grids.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=4, left="a", right="b")
+    assert fig.axes[0].get_title() == image_grids.SENTENCE_WALK
+    fig = image_grids.plot_interpolation(torch.zeros(4, 3, 8, 8), steps=4, left="a", right="b", title="noise walk")
+    assert fig.axes[0].get_title() == "noise walk"
     with pytest.raises(ValueError, match="rows of 3"):
         image_grids.plot_interpolation(torch.zeros(8, 3, 8, 8), steps=3, left="a", right="b")
 

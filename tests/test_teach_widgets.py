@@ -53,6 +53,9 @@ def test_render_samples_and_sampling_widget():
     enc = BagOfWordsEncoder(dim=16)
     fig = widgets.render_samples(g, enc, "a red circle", seed=1, truncation=0.5, n=3)
     assert len(fig.axes) == 3
+    fig.canvas.draw()  # the title sits above the images, not over them
+    title = fig._suptitle.get_window_extent()
+    assert title.y0 >= max(ax.get_window_extent().y1 for ax in fig.axes) - 1e-6
     plt.close(fig)
     with pytest.raises(ValueError, match="empty"):
         widgets.render_samples(g, enc, "   ")

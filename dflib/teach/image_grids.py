@@ -89,8 +89,13 @@ def plot_caption_rows(images: Tensor, captions: Sequence[str], size: float = 1.0
     return fig
 
 
-def plot_interpolation(images: Tensor, steps: int, left: str, right: str, size: float = 0.9) -> Figure:
-    """Rows of an interpolation ``(rows * steps, C, H, W)`` from ``left`` (t = 0) to ``right`` (t = 1)."""
+SENTENCE_WALK = "linear path between the two sentence vectors (same noise along each row)"
+
+
+def plot_interpolation(images: Tensor, steps: int, left: str, right: str, size: float = 0.9,
+                       title: str = SENTENCE_WALK) -> Figure:
+    """Rows of an interpolation ``(rows * steps, C, H, W)`` from ``left`` (t = 0) to ``right`` (t = 1);
+    ``title`` says what was walked (the default: sentence vectors; pass another for a noise walk)."""
     rows = images.shape[0] // steps
     if rows * steps != images.shape[0]:
         raise ValueError(f"{images.shape[0]} images do not split into rows of {steps}")
@@ -98,6 +103,6 @@ def plot_interpolation(images: Tensor, steps: int, left: str, right: str, size: 
     ax.imshow(images_to_array(images, steps), interpolation="nearest")
     ax.set_xticks([(i + 0.5) * (images.shape[-1] + 1) for i in (0, steps - 1)], [left, right], fontsize=7)
     ax.set_yticks([])
-    ax.set_title("linear path between the two sentence vectors (same noise along each row)", fontsize=8)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return fig

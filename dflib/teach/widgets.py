@@ -234,7 +234,8 @@ def render_samples(netG: nn.Module, encoder: nn.Module, caption: str, seed: int 
         raise ValueError("type a caption (it is empty)")
     images = generate(netG, encoder, [caption], n=n, truncation=truncation, seed=int(seed))
     fig = plot_caption_rows(images.view(1, n, *images.shape[1:]), [caption], size=size)
-    fig.suptitle(f"seed {seed}, truncation {truncation:.2f}", fontsize=8, y=1.02)
+    # above the images (bottom-aligned at the top edge; saved with bbox_inches="tight"), not over them
+    fig.suptitle(f"seed {seed}, truncation {truncation:.2f}", fontsize=8, y=1.0, va="bottom")
     return fig
 
 
