@@ -66,3 +66,13 @@ def test_render_samples_and_sampling_widget():
     assert app.renders == 3
     app.controls["caption"].value = ""  # error is shown in the app, not raised
     assert app.renders == 3 and "empty" in app.status.value
+
+
+def test_a_widget_without_a_kernel_reads_as_a_sentence():
+    import ipywidgets as W
+
+    from dflib.teach.widgets import WIDGET_TEXT, FigureApp
+    from dflib.teach.plots import new_figure
+
+    app = FigureApp({"a": W.IntSlider(value=1)}, lambda a: new_figure(1, 1)[0], title="t")
+    assert repr(app) == WIDGET_TEXT and "FigureApp(" not in repr(app)

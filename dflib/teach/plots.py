@@ -54,13 +54,13 @@ COLORS: dict[str, str] = {
 
 D_CMAP = LinearSegmentedColormap.from_list("dflib_d", [COLORS["d_low"], "#f7f7f7", COLORS["d_high"]])
 
-_DPI = 80
+_DPI = 100  # the smallest panel text stays readable at the site's page width
 # arrows of a vector field: light grey (slow) to black (fast), never white on the white background
 _ARROW_CMAP = LinearSegmentedColormap.from_list("dflib_speed", ["#c8c8c8", "#000000"])
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, size: float = 3.2, **kw) -> tuple[Figure, np.ndarray]:
-    """A small figure (dpi 80) with a flat array of ``nrows * ncols`` axes; not registered with pyplot
+    """A small figure (100 dpi) with a flat array of ``nrows * ncols`` axes; not registered with pyplot
     state beyond creation, so call ``plt.close(fig)`` when embedding it yourself."""
     kw.setdefault("layout", "constrained")
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), dpi=_DPI, squeeze=False, **kw)

@@ -49,6 +49,9 @@ def figure_to_png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+WIDGET_TEXT = "[interactive controls: run this notebook in Jupyter to use them; the figure shows the defaults]"
+
+
 class FigureApp(W.VBox):
     """Controls + an output area; ``render_fn(**values) -> Figure`` is called on every change.
 
@@ -73,6 +76,10 @@ class FigureApp(W.VBox):
     @property
     def values(self) -> dict:
         return {name: c.value for name, c in self.controls.items()}
+
+    def __repr__(self) -> str:
+        """What a page without a kernel (GitHub, the course site) shows in place of the controls."""
+        return WIDGET_TEXT
 
     def _on_change(self, _change) -> None:
         self.render()
