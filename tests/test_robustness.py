@@ -52,11 +52,14 @@ def test_a_second_run_never_touches_the_first_runs_folder(tmp_path):
     assert len(run["sessions"]) == 1 and run["sessions"][0]["resumed_from"] is None
 
 
-def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path):
+def test_two_runs_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    import dflib.run_folder as rf
+
+    monkeypatch.setattr(rf.time, "strftime", lambda fmt, *a: "20260101-120000")  # the same second
     cfg = tiny_cfg(f"out_dir={tmp_path}")
     a, b = Trainer(cfg), Trainer(cfg)
-    assert a.out_dir != b.out_dir and a.out_dir.parent == b.out_dir.parent == tmp_path
-    assert b.out_dir.name.startswith(a.out_dir.name[: len("shapes-32-cpu-20260101-000000")])
+    assert a.out_dir.name == "shapes-32-cpu-20260101-120000" and b.out_dir.name == "shapes-32-cpu-20260101-120000-2"
+    assert a.out_dir.is_dir() and b.out_dir.is_dir()  # claimed at once: a third run would get -3
 
 
 def test_resuming_an_older_checkpoint_branches_instead_of_mixing(tmp_path):
