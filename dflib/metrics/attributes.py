@@ -13,7 +13,7 @@ it (``real_*``): that is the ceiling.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,18 +202,8 @@ def generate_for_items(
     """Yield ``(fake images (B,3,H,W) on the CPU, items)``: one image per item from its caption, noise of
     batch ``b`` seeded ``seed + b`` (normal, or ``truncnorm(-2,2)·truncation`` when ``truncation`` is
     given, as the official sampler draws)."""
-    device = torch.device(device)
-    z_dim = _z_dim(netG, z_dim)
-    was = netG.training
-    netG.eval()
-    try:
-        for b, start in enumerate(range(0, len(items), batch_size)):
-            chunk = items[start : start + batch_size]
-            sent = _encode(encode_fn, chunk, device)
-            z = _noise(len(chunk), z_dim, truncation, seed + b).to(device)
-            yield netG(z, sent).float().cpu(), chunk
-    finally:
-        netG.train(was)
+    chunks = (items[start : start + batch_size] for start in range(0, len(items), batch_size))
+    return _generate_batches(netG, encode_fn, chunks, device, truncation, seed, _z_dim(netG, z_dim))
 
 
 @torch.no_grad()
@@ -234,15 +224,26 @@ def generate_for_dataset(
     does). Noise: normal, or ``truncnorm(-2,2)·truncation`` when ``truncation`` is given."""
     if indices is None:
         indices = list(range(min(int(n), len(dataset))))
+    batches = _iter_items(dataset, list(indices), batch_size)
+    return _generate_batches(netG, encode_fn, batches, device, truncation, seed, _z_dim(netG, nz))
+
+
+def _generate_batches(
+    netG: nn.Module, encode_fn: Any, batches: Iterable[list[dict]], device: str | torch.device,
+    truncation: float | None, seed: int, z_dim: int,
+) -> Iterator[tuple[Tensor, list[dict]]]:
+    """One image per item from its caption, in eval mode (restored afterwards); batch ``b``'s noise is
+    seeded ``seed + b``."""
     device = torch.device(device)
-    z_dim = _z_dim(netG, nz)
     was = netG.training
     netG.eval()
     try:
-        for b, items in enumerate(_iter_items(dataset, list(indices), batch_size)):
-            sent = _encode(encode_fn, items, device)
-            z = _noise(len(items), z_dim, truncation, seed + b).to(device)
-            yield netG(z, sent).float().cpu(), items
+        for b, items in enumerate(batches):
+            with torch.no_grad():
+                sent = _encode(encode_fn, items, device)
+                z = _noise(len(items), z_dim, truncation, seed + b).to(device)
+                out = netG(z, sent).float().cpu()
+            yield out, items
     finally:
         netG.train(was)
 

@@ -59,8 +59,8 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
-def browser(tmp_path_factory):
+def _chromium(tmp_path_factory, profile: str, extra: tuple[str, ...] = ()):
+    """A headless Chromium driver (skipped locally, failed in CI, when Chromium is missing)."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
         msg = "headless Chromium missing: apt-get install -y chromium chromium-driver"
         if os.environ.get("CI", "").lower() == "true":
@@ -75,11 +75,17 @@ def browser(tmp_path_factory):
     for arg in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-        "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp(profile)}", *extra,
     ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     driver.set_page_load_timeout(120)
+    return driver
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    driver = _chromium(tmp_path_factory, "chromium-profile")
     yield driver
     driver.quit()
 
@@ -131,27 +137,10 @@ def lab(tmp_path_factory):
 def offline_browser(tmp_path_factory):
     """A second headless Chromium that cannot reach any host but loopback (every host name fails to resolve,
     as with the network off), for the static site: maths and figures must come from the site itself."""
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        msg = "headless Chromium missing: apt-get install -y chromium chromium-driver"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-quic",
-        "--window-size=1400,1000", f"--user-data-dir={tmp_path_factory.mktemp('chromium-offline-profile')}",
+    driver = _chromium(tmp_path_factory, "chromium-offline-profile", (
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1", "--proxy-server=127.0.0.1:9",
         "--proxy-bypass-list=127.0.0.1",
-    ):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(120)
+    ))
     yield driver
     driver.quit()
 
