@@ -3,7 +3,7 @@
 The package is layered; every module imports only from the layers above it in this list
 (``tests/test_layers.py`` checks it, function-local imports included):
 
-    runtime, weights                 seeds and devices; strict loading of weights         (no dflib imports)
+    figures, runtime, weights        figure audit; seeds and devices; strict weights     (runtime: figures only)
     models, losses, noise            the networks, the losses, noise                     (no dflib imports)
     config                           ModelConfig, TrainConfig, presets (plain data)
     data/, text/                     datasets and their order; text encoders

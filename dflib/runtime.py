@@ -61,6 +61,9 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator
         matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4), "font.size": 10})
     except ImportError:  # pragma: no cover - matplotlib is a hard dependency
         pass
+    from .figures import install_figure_audit
+
+    install_figure_audit()  # every rendered figure records its missing titles/labels (dflib.figures)
     return seed_everything(seed)
 
 

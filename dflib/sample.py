@@ -55,16 +55,21 @@ def encode_prompts(encoder: nn.Module, prompts: Sequence[str]) -> Tensor:
 
 
 @torch.no_grad()
-def generate_images(netG: nn.Module, noise: Tensor, sent: Tensor, batch: int = 64) -> Tensor:
-    """``netG(noise, sent)`` in eval mode, ``batch`` rows at a time, on the CPU in [-1, 1] (the one place
-    where a generator is run over a batch for sampling, grids and metrics; its mode is restored)."""
+def generate_images(netG: nn.Module, noise: Tensor, sent: Tensor, batch: int = 64, on_cpu: bool = True) -> Tensor:
+    """``netG(noise, sent)`` in eval mode without gradients, ``batch`` rows at a time, in [-1, 1]: the one
+    place where a generator is run over a batch for sampling, grids and metrics. The mode is restored even
+    if a batch fails; ``on_cpu=False`` leaves the images on the generator's device (FID on a GPU)."""
     netG = unwrap(netG)
     dev = _device_of(netG)
     was = netG.training
     netG.eval()
-    out = [netG(noise[i : i + batch].to(dev), sent[i : i + batch].to(dev)).cpu() for i in range(0, noise.shape[0], batch)]
-    netG.train(was)
-    return torch.cat(out)
+    try:
+        with torch.no_grad():
+            out = [netG(noise[i : i + batch].to(dev), sent[i : i + batch].to(dev)) for i in range(0, noise.shape[0], batch)]
+    finally:
+        netG.train(was)
+    out = torch.cat(out)
+    return out.cpu() if on_cpu else out
 
 
 def generate(

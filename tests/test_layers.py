@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "dflib"
 # (prefix, rank): a module may import modules of a lower rank, or of its own package (data/, text/, ...).
 LAYERS = [
     ("dflib.runtime", 0),
+    ("dflib.figures", -1),  # matplotlib only: the figure audit setup_notebook installs
     ("dflib.weights", 0),
     ("dflib.models", 1),
     ("dflib.losses", 1),

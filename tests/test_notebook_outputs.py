@@ -74,3 +74,24 @@ def test_code_lines_fit(path):
         if cell["cell_type"] == "code":
             for line in "".join(cell["source"]).splitlines():
                 assert len(line) <= MAX_LINE, f"{path.name} cell {i}: {len(line)} characters: {line[:60]}..."
+
+
+def _figure_audits(path):
+    """(cell index, audit or None) for every PNG output: the audit is what dflib.figures attached when the
+    notebook was executed (titles and axis labels a reader would miss)."""
+    for i, cell in enumerate(_cells(path)):
+        for out in cell.get("outputs", []):
+            if "image/png" in out.get("data", {}):
+                meta = out.get("metadata", {}).get("image/png", {})
+                yield i, meta.get("dflib") if isinstance(meta, dict) else None
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_figures_have_titles_and_axis_labels(path):
+    """Every committed figure was audited when it was rendered (setup_notebook installs the audit), and the
+    audit found no panel without a title and no axis with ticks but no label."""
+    audits = list(_figure_audits(path))
+    for i, audit in audits:
+        assert audit is not None, (f"{path.name} cell {i}: a figure rendered without dflib's audit: re-execute the "
+                                   "notebook (make execute) after setup_notebook()")
+        assert not audit["figure_problems"], f"{path.name} cell {i}: {'; '.join(audit['figure_problems'])}"

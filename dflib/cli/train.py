@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..config import (
     get_preset,
     validate_config,
 )
-from ..fast import OPTION_NAMES, resolve_fast
+from ..fast import OPTION_NAMES, Calibration, FastOptions, calibrate_cpu, resolve_fast
 from ..metrics.run_fid import fid_with_floor
 from ..metrics.shapes_eval import evaluate_shapes_generator
 from ..runtime import default_device, free_cores, physical_cores
@@ -37,7 +38,7 @@ from ..step import NonFiniteLossError
 from ..train import RunFolderError, Trainer, TrainingInterrupted
 from ..weights import CheckpointMismatchError
 
-__all__ = ["build_parser", "resolve_config", "evaluate_run", "main"]
+__all__ = ["build_parser", "resolve_config", "choose_threads_and_fast", "evaluate_run", "main"]
 
 
 def evaluate_run(trainer: Trainer) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
     ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy and diversity (shapes)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = the physical cores not busy with other work)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = timed at start-up among 1, half and all of the free physical cores)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
 
@@ -123,6 +124,38 @@ def resolve_config(args: argparse.Namespace) -> TrainConfig:
             cfg = apply_overrides(new, {"data.options": {}})
     cfg = apply_overrides(cfg, list(args.overrides))
     return validate_config(apply_overrides(cfg, flat))
+
+
+def choose_threads_and_fast(
+    cfg: TrainConfig, threads: int | None, resume: str | None
+) -> tuple[TrainConfig, int, Calibration | None]:
+    """The CPU threads and the speed options of a run, measured where the user left them open.
+
+    ``threads`` 0 (the default) and ``fast=auto`` on a CPU are decided by :func:`dflib.fast.calibrate_cpu`:
+    a few timed steps of the run's own networks with 1, half and all of the free physical cores, each with
+    the reference step and with the CPU's exact options, keeping the reference and one thread unless another
+    candidate is clearly faster. The choice is written into the configuration (``fast`` becomes the option
+    list), so the checkpoint records it and ``--resume`` repeats it exactly. Resumed runs, GPUs and torchrun
+    are not calibrated (``fast=auto`` then means the device's defaults; threads the free cores).
+    """
+    threads = cfg.threads if threads is None else int(threads)
+    device = default_device(cfg.device)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    time_fast = cfg.fast == "auto" and device.type == "cpu" and resume is None and not distributed
+    time_threads = threads <= 0 and device.type == "cpu" and resume is None and not distributed
+    if threads <= 0:
+        free = free_cores()
+        threads = free if not time_threads else 1
+    if not (time_fast or time_threads):
+        return cfg, threads, None
+    thread_choices = sorted({1, max(1, free // 2), free}) if time_threads else [threads]
+    option_choices = [FastOptions()] + ([FastOptions.for_device(device)] if time_fast else [])
+    if not time_fast:  # keep the options the user asked for; only the threads are timed
+        option_choices = [resolve_fast(cfg.fast, device)]
+    cal = calibrate_cpu(cfg.model, cfg.batch_size, thread_choices, option_choices)
+    if time_fast:
+        cfg = apply_overrides(cfg, {"fast": ",".join(cal.options.enabled()) or "off"})
+    return cfg, cal.threads, cal
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -159,11 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         if saved:
             flat = {k: getattr(args, k) for k in _FLAT if getattr(args, k) is not None}
             cfg = apply_overrides(apply_overrides(config_from_dict(saved), list(args.overrides)), flat)
-    threads = args.threads if args.threads is not None else cfg.threads
-    threads = threads if threads > 0 else free_cores()
+    cfg, threads, calibration = choose_threads_and_fast(cfg, args.threads, resume)
     torch.set_num_threads(threads)
     print(f"[dflib train] {threads} CPU thread(s) ({physical_cores()} physical cores, 1-min load "
           f"{os.getloadavg()[0]:.1f})", file=sys.stderr)
+    if calibration is not None:
+        print(f"[dflib train] speed: {calibration.describe()}", file=sys.stderr)
     t0 = time.time()
     try:
         trainer = Trainer(cfg, out_dir=args.out, resume=resume)
@@ -182,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         trainer.close()
     if trainer.dist.is_main:
         metrics: dict[str, Any] = {"preset": trainer.cfg.preset, **summary}
+        metrics["threads"], metrics["fast"] = threads, trainer.fast.enabled()
+        if calibration is not None:
+            metrics["calibration"] = asdict(calibration)
         try:
             metrics.update(evaluate_run(trainer))
         except (ImportError, FileNotFoundError) as exc:  # an optional asset (e.g. the FID Inception) is missing

@@ -234,18 +234,14 @@ def _generate_batches(
 ) -> Iterator[tuple[Tensor, list[dict]]]:
     """One image per item from its caption, in eval mode (restored afterwards); batch ``b``'s noise is
     seeded ``seed + b``."""
+    from ..sample import generate_images
+
     device = torch.device(device)
-    was = netG.training
-    netG.eval()
-    try:
-        for b, items in enumerate(batches):
-            with torch.no_grad():
-                sent = _encode(encode_fn, items, device)
-                z = _noise(len(items), z_dim, truncation, seed + b).to(device)
-                out = netG(z, sent).float().cpu()
-            yield out, items
-    finally:
-        netG.train(was)
+    for b, items in enumerate(batches):
+        with torch.no_grad():
+            sent = _encode(encode_fn, items, device)
+        z = _noise(len(items), z_dim, truncation, seed + b)
+        yield generate_images(netG, z, sent, batch=max(1, len(items))).float(), items
 
 
 def _default_classifier(dataset: Any, device: Any, seed: int, steps: int, path: Any, progress: bool) -> nn.Module:

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from ..noise import truncated_noise
+from ..sample import generate_images
 from .attributes import REQUIRED_ATTRIBUTES, _encode, _stated_flags, _z_dim, eval_items, predict_attributes
 
 __all__ = ["spread", "diversity_ratio", "mean_pairwise_distance", "diversity_items", "attribute_diversity"]
@@ -147,31 +148,26 @@ def attribute_diversity(
     real_labels: dict[str, list[Tensor]] = {a: [] for a in free}
     pix_ratios: list[float] = []
     per_group = max(1, int(batch_size) // draws)
-    was = netG.training
-    netG.eval()
-    try:
-        for g0 in range(0, len(items), per_group):
-            group = items[g0 : g0 + per_group]
-            sent = _encode(encode_fn, group, device).repeat_interleave(draws, dim=0)
-            z = truncated_noise(len(group) * draws, z_dim, truncation, seed=_seed(seed, 17, g0)).to(device)
-            fake = netG(z, sent).float().cpu()
-            pred_fake = predict_attributes(classifier, fake)
-            for j, it in enumerate(group):
-                c = g0 + j
-                flags = _stated_flags(it)
-                fixed = {a: int(it["attrs"][a]) for a, on in flags.items() if on}
-                r = random.Random(_seed(seed, 29, c))
-                real = torch.stack([dataset.render(dataset.sample_scene(r, fixed)) for _ in range(real_draws)])
-                pred_real = predict_attributes(classifier, real)
-                sl = slice(j * draws, (j + 1) * draws)
-                for a in _open_attributes(dataset, it):
-                    gen_labels[a].append(pred_fake[a][sl])
-                    real_labels[a].append(pred_real[a])
-                d_real = mean_pairwise_distance(real)
-                if d_real > 1e-6:
-                    pix_ratios.append(mean_pairwise_distance(fake[sl]) / d_real)
-    finally:
-        netG.train(was)
+    for g0 in range(0, len(items), per_group):
+        group = items[g0 : g0 + per_group]
+        sent = _encode(encode_fn, group, device).repeat_interleave(draws, dim=0)
+        z = truncated_noise(len(group) * draws, z_dim, truncation, seed=_seed(seed, 17, g0))
+        fake = generate_images(netG, z, sent).float()
+        pred_fake = predict_attributes(classifier, fake)
+        for j, it in enumerate(group):
+            c = g0 + j
+            flags = _stated_flags(it)
+            fixed = {a: int(it["attrs"][a]) for a, on in flags.items() if on}
+            r = random.Random(_seed(seed, 29, c))
+            real = torch.stack([dataset.render(dataset.sample_scene(r, fixed)) for _ in range(real_draws)])
+            pred_real = predict_attributes(classifier, real)
+            sl = slice(j * draws, (j + 1) * draws)
+            for a in _open_attributes(dataset, it):
+                gen_labels[a].append(pred_fake[a][sl])
+                real_labels[a].append(pred_real[a])
+            d_real = mean_pairwise_distance(real)
+            if d_real > 1e-6:
+                pix_ratios.append(mean_pairwise_distance(fake[sl]) / d_real)
     diversity: dict[str, float | None] = {}
     counts: dict[str, int] = {}
     for a in free:

@@ -253,20 +253,16 @@ def generate_protocol_batches(
         _SeededTestItems(dataset), batch_sampler=plan, collate_fn=_collate, num_workers=workers,
         generator=torch.Generator().manual_seed(int(seed)),  # fixes the workers' seeds
     )
-    device = _device_of(netG)
-    was = netG.training
-    netG.eval()
+    from dflib.sample import generate_images
+
     start = 0
-    try:
-        for batch in loader:
-            b = len(batch["key"])
-            z = noise[start : start + b]
-            start += b
-            sent = text_encoder.encode_batch(batch).sent.float()
-            fake = netG(z.to(device), sent.to(device)).float()
-            yield fake, sent, z, batch
-    finally:
-        netG.train(was)
+    for batch in loader:
+        b = len(batch["key"])
+        z = noise[start : start + b]
+        start += b
+        sent = text_encoder.encode_batch(batch).sent.float()
+        fake = generate_images(netG, z, sent, batch=max(1, b), on_cpu=False).float()
+        yield fake, sent, z, batch
 
 
 # -------------------------------------------------------------------------------------------------
