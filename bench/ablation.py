@@ -3,7 +3,9 @@
     python bench/ablation.py --steps 300 --seeds 3 --out results/ablation.json
 
 Six variants (``dflib.teach.ablation.VARIANTS``) x seeds, each trained for the same number of steps on the
-``shapes-32-cpu`` preset's data, caption cache (MiniLM x text_scale), batch size and learning rates, then
+``shapes-32-cpu`` preset's data, batch size and learning rates and a caption cache of MiniLM x 5 (the
+encoder that produced the committed ``results/ablation.json``; ``--text-encoder bow --text-scale 1`` gives
+the preset's own bag of words), then
 scored with ``dflib.metrics.shapes_eval.evaluate_shapes_generator`` on ``--n`` images (one attribute
 classifier, evaluation seed 0, for all runs). Seeds are the outer loop, so an interrupted run still holds
 whole seeds; the JSON is rewritten after every run and ``--resume`` skips the runs it already holds.
@@ -65,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and skip them")
     ap.add_argument("--machine-note", default="shared 2-core machine, other jobs running; one thread")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--text-encoder", default="minilm", help="minilm (as in results/ablation.json) or bow")
+    ap.add_argument("--text-scale", type=float, default=5.0, help="sentence vectors times this (5 for MiniLM)")
     ap.add_argument("--caption-cache", default=None, help="file to keep the caption vectors in between commands")
     ap.add_argument("--classifier-cache", default=None, help="file to keep the attribute classifier in")
     args = ap.parse_args(argv)
@@ -76,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     from dflib.teach.ablation import VARIANTS, evaluate_variant, flatten_metrics, plot_ablation, run_variant, summarise_runs
     from dflib.text import SentenceCache, build_encoder
 
-    cfg = get_preset(args.preset)
+    from dflib.config import apply_overrides
+
+    cfg = apply_overrides(get_preset(args.preset), {"text_encoder": args.text_encoder, "text_scale": args.text_scale})
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     for n in names:
         if n not in VARIANTS:

@@ -34,12 +34,17 @@ def figure_problems(fig: Any) -> list[str]:
     except Exception:  # noqa: BLE001 - a backend that cannot draw: judge from what is set
         pass
     problems = []
+    # some panel or the figure says what is shown: image-only panels (a grid of samples) may then go untitled
+    fig_text = has_suptitle or any(a.get_title().strip() or a.get_ylabel().strip() for a in fig.axes)
     for i, ax in enumerate(fig.axes):
         if not ax.get_visible() or not ax.axison or hasattr(ax, "_colorbar"):
             continue
         if ax.get_label() == "<colorbar>":
             continue
         name = f"panel {i}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
+        image_only = bool(ax.images) and not ax.lines and not ax.collections and not ax.patches
+        if image_only and fig_text and not _shows_tick_labels(ax.xaxis):
+            continue
         if not (ax.get_title().strip() or has_suptitle or ax.get_title("left").strip()):
             problems.append(f"{name}: no title (set_title, or a suptitle for the figure)")
         if _shows_tick_labels(ax.xaxis) and not ax.get_xlabel().strip():

@@ -73,9 +73,23 @@ def test_the_speed_table_in_the_docs_is_the_committed_measurement():
     assert res["cpu"] in " ".join(text.split())  # the machine is named
     ref2 = next(r for r in res["rows"] if r["threads"] == 2 and r["fast"] == "off")
     assert f"reference {ref2['speedup']:.2f}×" in text
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert f"the exact options gave {exact_1:.2f}× at one thread and all options up to {best:.2f}×" in readme
     # the CPU default of fast=on is the exact combination that measured fastest at one thread
     from dflib.fast import FastOptions
 
     best_exact = max((r for r in res["rows"] if r["exact"] and r["threads"] == 1 and "compile" not in r["fast"]),
                      key=lambda r: r["speedup"])
     assert set(FastOptions.for_device("cpu").enabled()) == set(best_exact["fast"].split(","))
+
+
+def test_the_side_by_side_sentence_is_the_committed_run():
+    r = json.loads((ROOT / "results" / "cpu_side_by_side.json").read_text())
+    o, n = r["runs"]["old"], r["runs"]["new"]
+    assert o["fast"] == [] and set(n["fast"]) == {"batched_affine", "channels_last", "fused_adam"}
+    assert n["calibration"]["threads"] == n["threads"] and r["ratio"] == round(n["steps_per_s"] / o["steps_per_s"], 3)
+    assert r["ratio"] > 1  # the new default took more steps in the same time
+    text = " ".join((ROOT / "docs" / "engineering.md").read_text().split())
+    assert (f"made {o['steps_per_s']:.2f} steps/s and the new, calibrated default {n['steps_per_s']:.2f} steps/s: "
+            f"{r['ratio']:.2f}× as many, or {r['steps_in_11.5_min']['old']:,} against "
+            f"{r['steps_in_11.5_min']['new']:,} steps") in text

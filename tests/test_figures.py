@@ -41,3 +41,16 @@ def test_suptitle_counts_and_image_panels_colour_bars_and_hidden_ticks_are_exemp
 
 def test_install_outside_ipython_is_a_no_op():
     assert install_figure_audit() is False
+
+
+def test_a_grid_of_images_needs_text_somewhere_but_not_a_title_per_cell():
+    fig, axes = plt.subplots(2, 2)
+    for ax in axes.flat:
+        ax.imshow([[0, 1], [1, 0]])
+        ax.set_xticks([])
+        ax.set_yticks([])
+    problems = figure_problems(fig)
+    assert len(problems) == 4 and all("no title" in p for p in problems)  # nothing says what the grid is
+    axes[0, 0].set_ylabel("a red circle")  # a caption beside the first row (plot_caption_rows)
+    assert figure_problems(fig) == []
+    plt.close(fig)

@@ -28,10 +28,15 @@ def test_the_shipped_models_row_is_its_card():
         assert value in row, (value, row)
 
 
-def test_the_make_train_row_is_its_metrics_json():
-    m = json.loads((ROOT / "results/make_train_metrics.json").read_text())
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("name, start", [("make_train_metrics.json", "| `make train`, bag of words"),
+                                         ("make_train_metrics_minilm.json", "| `make train`, MiniLM")])
+def test_the_make_train_rows_are_their_metrics_json(name, start):
+    m = json.loads((ROOT / "results" / name).read_text())
     a, d, f = m["shapes"]["accuracy"], m["shapes"]["diversity"], m["fid"]
-    row = next(line for line in README.splitlines() if line.startswith("| `make train`"))
+    row = next(line for line in README.splitlines() if line.startswith(start))
     for value in (f"{m['steps']:,}", f"{a['color']:.1%}", f"{a['shape']:.1%}", f"{a['size']:.1%}",
                   f"{a['position']:.1%}", f"{d['size']:.2f} / {d['position']:.2f}", f"{f['fid']:.0f} ({f['fid_floor']:.0f})",
                   f"{round(m['wall_seconds']):,} s"):

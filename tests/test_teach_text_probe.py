@@ -73,3 +73,19 @@ def test_score_triplets_counts_wins():
     assert len(fig.axes) == 2 and "beats shared word 2/2, unrelated 2/2" in fig.axes[0].get_title()
     assert fig.axes[0].get_xlabel() and fig.axes[0].get_ylabel()
     plt.close(fig)
+
+
+def test_pair_cosines_are_one_for_identical_captions_and_follow_the_vectors():
+    from dflib.text import BagOfWordsEncoder
+
+    vecs = {"a": torch.tensor([1.0, 0.0]), "b": torch.tensor([1.0, 1.0]), "c": torch.tensor([0.0, -2.0])}
+    enc = lambda caps: torch.stack([vecs[c] for c in caps])  # noqa: E731
+    got = text_probe.pair_cosines(enc, {"same": ("a", "a"), "45 deg": ("a", "b"), "opposite-ish": ("b", "c")})
+    assert got["same"] == pytest.approx(1.0)
+    assert got["45 deg"] == pytest.approx(2 ** -0.5)
+    assert got["opposite-ish"] == pytest.approx(-(2 ** -0.5))
+    bow = BagOfWordsEncoder(384)
+    cos = text_probe.pair_cosines(lambda caps: bow.encode(caps).sent)
+    assert set(cos) == set(text_probe.PAIR_PROBE)
+    # one word in six differs: the bag of words keeps the pair apart (a random direction of its own)
+    assert cos["position (left / right)"] < 0.95

@@ -61,6 +61,8 @@ def plot_affine_responses(gamma: Tensor, beta: Tensor, labels: Sequence[str], ch
         lim = max(float(np.abs(m).max()), 1e-6)
         im = ax.imshow(m, cmap="PuOr", vmin=-lim, vmax=lim, aspect="auto")
         ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [""] * len(labels), fontsize=7)
+        if ax is axes[0]:
+            ax.set_ylabel("caption")
         ax.set_xlabel("channel")
         ax.set_title(name, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.04)
@@ -122,8 +124,8 @@ def plot_channel_curves(xs: Tensor, curves: Mapping[str, Tensor], labels: Sequen
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
         ax.set_xlabel("input feature x")
+        ax.set_ylabel("fused output")
         ax.set_title(name, fontsize=9)
-    axes[0, 0].set_ylabel("fused output")
     axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -185,6 +185,7 @@ def plot_fusion_losses(runs: Sequence[FusionRun], keys: Sequence[str] = ("errD",
             ys = np.convolve(y, np.ones(w) / w, mode="valid")
             ax.plot(np.arange(len(ys)) + w, ys, label=run.kind)
         ax.set_xlabel("step")
+        ax.set_ylabel(f"{key} (moving average of {smooth})")
         ax.set_title(key, fontsize=9)
     axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
@@ -208,8 +209,10 @@ def plot_attribute_bars(results: Mapping[str, Mapping[str, float]], chance: Mapp
             ax.hlines(ceiling[a], j - 0.45, j + 0.45, colors=COLORS["real"], linestyles="--",
                       label="real images" if j == 0 else None)
     ax.set_xticks(range(len(attrs)), attrs)
+    ax.set_xlabel("attribute the caption states")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("attribute accuracy")
+    ax.set_title("accuracy of generated images, per variant", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig

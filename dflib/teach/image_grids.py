@@ -102,6 +102,7 @@ def plot_interpolation(images: Tensor, steps: int, left: str, right: str, size: 
     fig, ax = plt.subplots(figsize=(size * steps, size * rows + 0.5))
     ax.imshow(images_to_array(images, steps), interpolation="nearest")
     ax.set_xticks([(i + 0.5) * (images.shape[-1] + 1) for i in (0, steps - 1)], [left, right], fontsize=7)
+    ax.set_xlabel(f"t = 0 to 1 in {steps} steps", fontsize=7)
     ax.set_yticks([])
     ax.set_title(title, fontsize=8)
     fig.tight_layout()

@@ -219,6 +219,8 @@ def plot_parameter_groups(groups: Mapping[str, Mapping[str, int]]) -> Figure:
         ax.barh(nets, vals, left=left, color=cmap(i % 10), label=role)
         left += vals
     ax.set_xlabel("parameters (millions)")
+    ax.set_ylabel("network")
+    ax.set_title("parameters per network, by role", fontsize=9)
     ax.invert_yaxis()
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()

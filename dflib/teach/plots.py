@@ -80,7 +80,7 @@ def _heat_norm(z: np.ndarray) -> TwoSlopeNorm:
 
 
 def plot_points(points: Mapping[str, np.ndarray], ax=None, title: str | None = None, lim: float | None = 3.0,
-                xlabel: str | None = None, ylabel: str | None = None, s: float = 4) -> Figure:
+                xlabel: str | None = "x₁", ylabel: str | None = "x₂", s: float = 4) -> Figure:
     """Scatter named 2D point sets; a key of :data:`COLORS` (``real``, ``fake``, ``mismatch``) picks the
     colour, any other key is used as its own label with matplotlib's next colour."""
     fig, ax = _axes(ax)
@@ -176,9 +176,9 @@ def plot_loss_curves(history: Mapping[str, Sequence[float]], keys: Sequence[str]
             y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
         ax.plot(np.arange(1, len(y) + 1), y, label=key, color=colours.get(key), lw=1)
     ax.set_xlabel("step")
+    ax.set_ylabel("loss" + (f" (moving average of {smooth})" if smooth > 1 else ""))
     ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
+    ax.set_title(title or "losses", fontsize=9)
     return fig
 
 
@@ -357,5 +357,6 @@ def plot_penalty_curves(k: float = 2.0, ps: Sequence[float] = (2, 4, 6), ax=None
     ax.set_ylim(0, 4)
     ax.set_xlabel(r"gradient norm $\|\nabla D\|$")
     ax.set_ylabel(f"penalty (k = {k:g})")
+    ax.set_title(f"penalty k·‖∇D‖^p, k = {k:g}", fontsize=9)
     ax.legend(fontsize=8)
     return fig

@@ -25,6 +25,8 @@ from dflib.data.vocab import tokenize
 from .plots import COLORS
 
 __all__ = [
+    "pair_cosines",
+    "PAIR_PROBE",
     "cosine_similarities",
     "nearest_neighbours",
     "plot_similarity_matrices",
@@ -80,6 +82,7 @@ def plot_word_features(words: Tensor, tokens: Sequence[str], dims: int = 32, tit
     lim = max(float(np.abs(w).max()), 1e-6)
     ax.imshow(w, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(len(tokens)), tokens, rotation=45, ha="right", fontsize=7)
+    ax.set_xlabel("token")
     ax.set_ylabel(f"feature (first {dims})")
     if title:
         ax.set_title(title, fontsize=9)
@@ -111,6 +114,24 @@ def plot_retrieval(images: Tensor, ranked: Sequence[Sequence[str]], truth: Seque
 
 FUNCTION_WORDS = frozenset({"a", "an", "the", "of", "in", "on", "at", "is", "there", "this", "colored"})
 
+
+
+# caption pairs that differ in one attribute each: what the `make train` data asks the generator to follow
+PAIR_PROBE: dict[str, tuple[str, str]] = {
+    "position (left / right)": ("a red circle on the left", "a red circle on the right"),
+    "size (small / big)": ("a small red circle", "a big red circle"),
+    "shape (circle / square)": ("a red circle", "a red square"),
+    "colour (red / blue)": ("a red circle", "a blue circle"),
+}
+
+
+def pair_cosines(encode: Callable[[list[str]], Tensor], pairs: Mapping[str, tuple[str, str]] = PAIR_PROBE) -> dict[str, float]:
+    """Cosine of the two sentence vectors of every caption pair (``encode``: captions -> ``(B, D)``).
+    Near 1: the encoder hardly tells the pair apart, so a generator conditioned on it cannot either."""
+    names = list(pairs)
+    flat = [c for n in names for c in pairs[n]]
+    sent = F.normalize(encode(flat).float(), dim=1)
+    return {n: float(sent[2 * i] @ sent[2 * i + 1]) for i, n in enumerate(names)}
 
 def content_words(caption: str) -> set[str]:
     """The tokens of ``caption`` that carry content (everything but :data:`FUNCTION_WORDS`)."""

@@ -1,7 +1,10 @@
-"""A bag-of-words test encoder: fixed random word vectors (from a hash of the word), averaged.
+"""A bag-of-words encoder: fixed random word vectors (from a hash of the word), averaged.
 
-It has no parameters and knows nothing about meaning, but it is deterministic and instant: the unit tests
-and smoke runs use it where DAMSM or MiniLM would be slow or need files.
+It has no parameters and knows nothing about meaning (a synonym is as far as any other word), but every word
+gets its own random direction, so captions that differ in one word differ clearly: "on the left" and "on
+the right" have cosine 0.99 under MiniLM and far less here (notebook 07). That is why the `make train`
+preset (``shapes-32-cpu``, a closed set of synthetic captions) uses it; it is also deterministic and
+instant, so the unit tests and smoke runs use it where DAMSM or MiniLM would be slow or need files.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ __all__ = ["BagOfWordsEncoder"]
 
 
 class BagOfWordsEncoder(TextEncoder):
-    """Fixed random word vectors (from a hash of the word), averaged: a 0-parameter encoder for tests and
-    quick smoke runs. Not DAMSM, not MiniLM: it knows nothing about meaning, but is deterministic."""
+    """Fixed random word vectors (from a hash of the word), averaged: a 0-parameter encoder for the
+    ``shapes-32-cpu`` preset, tests and smoke runs. Not DAMSM, not MiniLM: it knows nothing about meaning,
+    but is deterministic and gives every word its own direction."""
 
     def __init__(self, dim: int = 32, words_num: int = 18, seed: int = 0) -> None:
         super().__init__()
