@@ -41,3 +41,16 @@ def test_the_make_train_rows_are_their_metrics_json(name, start):
                   f"{a['position']:.1%}", f"{d['size']:.2f} / {d['position']:.2f}", f"{f['fid']:.0f} ({f['fid_floor']:.0f})",
                   f"{round(m['wall_seconds']):,} s"):
         assert value in row, (value, row)
+
+
+def test_the_learning_curve_account_is_the_committed_curve():
+    curve = {p["step"]: p for p in json.loads((ROOT / "results/shapes_learning_curve.json").read_text())["points"]}
+    text = " ".join(README.split())
+    shape = {s: curve[s]["accuracy"]["shape"] for s in (9000, 11000, 13000)}
+    assert (f"({shape[9000]:.2f} at 9,000, {shape[11000]:.2f} at 11,000, {shape[13000]:.2f} at 13,000)") in text
+    assert shape[9000] < 0.6 < shape[11000]  # "passes 60% only after about 11,000 steps"
+    assert f"({curve[13000]['diversity']['position']:.2f} at 13,000 steps)" in text
+    assert f"({max(p['diversity']['size'] for p in curve.values()):.2f} at most)" in text
+    speed = json.loads((ROOT / "results/cpu_speed.json").read_text())
+    best = max(r["steps_per_min"] for r in speed["rows"] if r["exact"] and r["threads"] == 1 and "compile" not in r["fast"])
+    assert f"about {round(best * 11.5, -1):,.0f} at the idle machine's {best:.0f} steps per minute" in text

@@ -17,10 +17,10 @@ TEACHES = {
     "04": ("MA-GP", "why the penalty also looks along the text: a toy where an image-only penalty is not enough"),
     "05": ("DF-Block fusion", "affine modulation from text, one Affine vs stacked DF-Blocks, the measured ablation"),
     "06": ("Generator and discriminator", "NetG, NetD and NetC drawn with their shapes, why one stage, official checkpoints"),
-    "07": ("The text encoder", "tokens, the DAMSM BiLSTM and its pretraining, MiniLM, a probe of what vectors carry"),
+    "07": ("The text encoder", "tokens, the DAMSM BiLSTM and its pretraining, MiniLM, a meaning probe, why `make train` uses a bag of words"),
     "08": ("Training", "the step written by hand and checked, a full run, gradient norms at real pairs, resume"),
     "09": ("Sampling and evaluation", "the shipped model: prompts, truncation, interpolation, FID, accuracy, diversity"),
-    "10": ("Appendix: the fast path", "speed options that keep the maths, and the one that does not (bf16)"),
+    "10": ("Appendix: the fast path", "speed options that keep the maths, the one that does not (bf16), `fast=auto` decided by timing"),
 }
 
 
