@@ -75,6 +75,8 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"--protocol official-", "needs torchvision's Inception-v3 weights and the shipped *_FIDK0.npz "
                               "statistics, downloads (tests/test_evaluate.py runs the protocol on a fixture)"),
     (r"\bNAME=VALUE\b|\bKEY=VALUE\b", "syntax of an option, not a command"),
+    (r"^\S*python\S* tools/learning_curve\.py", "evaluates every checkpoint of a finished training run "
+                                                "(tests/test_learning_curve.py runs it on a tiny run)"),
 ]
 
 # scripts of the repository that only read it and finish in seconds: run as written, in the repository

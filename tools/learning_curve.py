@@ -36,19 +36,19 @@ def generator_at(path: Path):
     ckpt = load_training_checkpoint(path)
     cfg = config_from_dict(ckpt["config"])
     netG = build_models(cfg.model)[0]
-    state = ckpt.get("ema_G") or ckpt["netG"]
+    state = ckpt.get("ema_G") or ckpt["model"]["netG"]
     netG.load_state_dict(state)
     return cfg, int(ckpt["step"]), netG.eval()
 
 
-def curve(run: Path, n: int, every: int = 1) -> dict:
+def curve(run: Path, n: int, every: int = 1, classifier_steps: int = 400) -> dict:
     paths = list_checkpoints(run)[::every]
     if not paths:
         raise SystemExit(f"no checkpoint in {run}")
     cfg, _, _ = generator_at(paths[0])
     opts = {k: v for k, v in cfg.data.options.items() if k != "length"}
     clf = train_attribute_classifier({"max_objects": 1, **opts, "split": "train", "imsize": cfg.model.imsize,
-                                      "seed": cfg.seed}, steps=400, seed=cfg.seed, progress=False)
+                                      "seed": cfg.seed}, steps=classifier_steps, seed=cfg.seed, progress=False)
     encode = SentenceCache(build_encoder(cfg))
     points = []
     for p in paths:
@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="JSON to write (the PNG goes beside it)")
     ap.add_argument("--n", type=int, default=256, help="generated images per checkpoint for the accuracy")
     ap.add_argument("--every", type=int, default=1, help="evaluate every k-th checkpoint")
+    ap.add_argument("--classifier-steps", type=int, default=400, help="training steps of the attribute classifier")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
-    res = curve(a.run, a.n, a.every)
+    res = curve(a.run, a.n, a.every, a.classifier_steps)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(res, indent=2) + "\n")
     plot(res, a.out.with_suffix(".png"))
