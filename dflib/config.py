@@ -103,7 +103,7 @@ class TrainConfig:
     beta2: float = 0.9
     magp_k: float = 2.0
     magp_p: float = 6.0
-    fast: str = "auto"  # dflib.fast.resolve_fast: off (reference fp32 step) | on (exact options) | auto (on for GPUs) | a list, e.g. on,bf16
+    fast: str = "auto"  # off (reference) | on (exact options) | auto (GPU: on; CPU CLI: timed) | a list, e.g. on,bf16
     ema: bool = False
     ema_decay: float = 0.999
     seed: int = 100
@@ -132,11 +132,12 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # and evaluates), so the whole run stays under 15 minutes on 2 cores. Not the paper settings: higher
     # learning rates, batch 16 and a fixed bag-of-words text encoder, so that a CPU budget learns something.
     # The encoder is a bag of words and not MiniLM because MiniLM's sentence vectors hardly separate "on the
-    # left" from "on the right" (cosine 0.99, notebook 07): trained on MiniLM, 12 minutes left position at
-    # chance (31.5%); on the bag of words 9 minutes reached 100% (README). The data have freedom: one object
-    # whose position (left, centre, right) and size (small, big) vary; half of the captions state the size,
-    # half the position, independently, so some captions leave both open and a generator that ignores its
-    # noise shows up as zero diversity (dflib.metrics.diversity). Measured results: README, the model card.
+    # left" from "on the right" (cosine 0.99, notebook 07): the earlier MiniLM preset's shipped model left stated
+    # position near chance after 5,100 steps (39.1%); `make train` on the bag of words reaches 99.3% (README).
+    # The data have freedom: one object whose position (left, centre, right) and size (small, big) vary; half
+    # of the captions state the size, half the position, independently, so some captions leave both open and
+    # a generator that ignores its noise shows up as zero diversity (dflib.metrics.diversity). Measured
+    # results: README, the model card.
     "shapes-32-cpu": TrainConfig(
         preset="shapes-32-cpu",
         model=ModelConfig(imsize=32, ngf=16, ndf=16, z_dim=32, cond_dim=384),
