@@ -59,7 +59,8 @@ def _fake_calibration(monkeypatch, threads=2, options=FastOptions(channels_last=
         return Calibration(threads, options, {"t1 reference": 0.2}, 0.1)
 
     monkeypatch.setattr(cli_train, "calibrate_cpu", fake)
-    monkeypatch.setattr(cli_train, "free_cores", lambda: 4)
+    monkeypatch.setattr(cli_train, "physical_cores", lambda: 4)
+    monkeypatch.setattr(cli_train, "free_cores", lambda: 3)  # what an uncalibrated run uses
     return calls
 
 
@@ -93,4 +94,15 @@ def test_cli_times_only_what_the_user_left_open(monkeypatch):
 def test_cli_does_not_calibrate_a_resumed_run(monkeypatch):
     calls = _fake_calibration(monkeypatch)
     new, threads, cal = cli_train.choose_threads_and_fast(get_preset("shapes-32-cpu"), None, "runs/x")
-    assert calls == [] and cal is None and threads == 4 and new.fast == "auto"
+    assert calls == [] and cal is None and threads == 3 and new.fast == "auto"
+
+
+def test_cli_falls_back_to_the_free_cores_when_a_step_is_too_slow_to_time(monkeypatch):
+    def skipped(model_cfg, batch, thread_choices, option_choices, **kw):
+        return Calibration(thread_choices[0], option_choices[0], skipped="one step takes 9.0 s > 1.5 s")
+
+    monkeypatch.setattr(cli_train, "calibrate_cpu", skipped)
+    monkeypatch.setattr(cli_train, "physical_cores", lambda: 4)
+    monkeypatch.setattr(cli_train, "free_cores", lambda: 3)
+    new, threads, cal = cli_train.choose_threads_and_fast(get_preset("shapes-32-cpu"), None, None)
+    assert threads == 3 and new.fast == "off" and cal.skipped

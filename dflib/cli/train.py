@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
     ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
     ap.add_argument("--eval-samples", type=int, default=None, help="images for the final attribute accuracy and diversity (shapes)")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = timed at start-up among 1, half and all of the free physical cores)")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = timed at start-up among 1, half and all of the physical cores)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
 
@@ -132,7 +132,7 @@ def choose_threads_and_fast(
     """The CPU threads and the speed options of a run, measured where the user left them open.
 
     ``threads`` 0 (the default) and ``fast=auto`` on a CPU are decided by :func:`dflib.fast.calibrate_cpu`:
-    a few timed steps of the run's own networks with 1, half and all of the free physical cores, each with
+    a few timed steps of the run's own networks with 1, half and all of the physical cores, each with
     the reference step and with the CPU's exact options, keeping the reference and one thread unless another
     candidate is clearly faster. The choice is written into the configuration (``fast`` becomes the option
     list), so the checkpoint records it and ``--resume`` repeats it exactly. Resumed runs, GPUs and torchrun
@@ -144,17 +144,21 @@ def choose_threads_and_fast(
     time_fast = cfg.fast == "auto" and device.type == "cpu" and resume is None and not distributed
     time_threads = threads <= 0 and device.type == "cpu" and resume is None and not distributed
     if threads <= 0:
-        free = free_cores()
-        threads = free if not time_threads else 1
+        threads = free_cores() if not time_threads else 1
     if not (time_fast or time_threads):
         return cfg, threads, None
-    thread_choices = sorted({1, max(1, free // 2), free}) if time_threads else [threads]
+    # all physical cores are candidates, not only the "free" ones: the load average lags by a minute (it still
+    # counts a job that just ended), and the timing itself shows whether another program holds a core
+    cores = physical_cores()
+    thread_choices = sorted({1, max(1, cores // 2), cores}) if time_threads else [threads]
     option_choices = [FastOptions()] + ([FastOptions.for_device(device)] if time_fast else [])
     if not time_fast:  # keep the options the user asked for; only the threads are timed
         option_choices = [resolve_fast(cfg.fast, device)]
     cal = calibrate_cpu(cfg.model, cfg.batch_size, thread_choices, option_choices)
     if time_fast:
         cfg = apply_overrides(cfg, {"fast": ",".join(cal.options.enabled()) or "off"})
+    if cal.skipped:  # a step too slow to time (a large model): the free cores, as without calibration
+        return cfg, free_cores() if time_threads else threads, cal
     return cfg, cal.threads, cal
 
 
