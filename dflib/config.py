@@ -133,7 +133,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # learning rates, batch 16 and a fixed bag-of-words text encoder, so that a CPU budget learns something.
     # The encoder is a bag of words and not MiniLM because MiniLM's sentence vectors hardly separate "on the
     # left" from "on the right" (cosine 0.99, notebook 07): the earlier MiniLM preset's shipped model left stated
-    # position near chance after 5,100 steps (39.1%); `make train` on the bag of words reaches 99.3% (README).
+    # position near chance after 5,100 steps (39.1%); `make train` on the bag of words reaches 100% (README).
     # The data have freedom: one object whose position (left, centre, right) and size (small, big) vary; half
     # of the captions state the size, half the position, independently, so some captions leave both open and
     # a generator that ignores its noise shows up as zero diversity (dflib.metrics.diversity). Measured
