@@ -37,9 +37,7 @@ def figure_problems(fig: Any) -> list[str]:
     # some panel or the figure says what is shown: image-only panels (a grid of samples) may then go untitled
     fig_text = has_suptitle or any(a.get_title().strip() or a.get_ylabel().strip() for a in fig.axes)
     for i, ax in enumerate(fig.axes):
-        if not ax.get_visible() or not ax.axison or hasattr(ax, "_colorbar"):
-            continue
-        if ax.get_label() == "<colorbar>":
+        if not ax.get_visible() or not ax.axison or ax.get_label() == "<colorbar>":
             continue
         name = f"panel {i}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
         image_only = bool(ax.images) and not ax.lines and not ax.collections and not ax.patches

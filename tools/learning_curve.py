@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dflib.checkpoint import list_checkpoints, load_training_checkpoint  # noqa: E402
-from dflib.config import build_models, config_from_dict  # noqa: E402
-from dflib.metrics.classifier import train_attribute_classifier  # noqa: E402
-from dflib.metrics.shapes_eval import evaluate_shapes_generator  # noqa: E402
+from dflib.checkpoint import list_checkpoints  # noqa: E402
+from dflib.config import config_from_dict  # noqa: E402
+from dflib.metrics.shapes_eval import evaluate_shapes_generator, shapes_classifier  # noqa: E402
+from dflib.sample import load_generator  # noqa: E402
 from dflib.runtime import cpu_model  # noqa: E402
 from dflib.text import SentenceCache  # noqa: E402
 from dflib.text.factory import build_encoder  # noqa: E402
@@ -31,29 +31,18 @@ from dflib.text.factory import build_encoder  # noqa: E402
 ATTRS = ("color", "shape", "size", "position")
 
 
-def generator_at(path: Path):
-    """The generator a checkpoint would sample: its EMA copy when the run kept one, else netG."""
-    ckpt = load_training_checkpoint(path)
-    cfg = config_from_dict(ckpt["config"])
-    netG = build_models(cfg.model)[0]
-    state = ckpt.get("ema_G") or ckpt["model"]["netG"]
-    netG.load_state_dict(state)
-    return cfg, int(ckpt["step"]), netG.eval()
-
-
 def curve(run: Path, n: int, every: int = 1, classifier_steps: int = 400) -> dict:
     paths = list_checkpoints(run)[::every]
     if not paths:
         raise SystemExit(f"no checkpoint in {run}")
-    cfg, _, _ = generator_at(paths[0])
-    opts = {k: v for k, v in cfg.data.options.items() if k != "length"}
-    clf = train_attribute_classifier({"max_objects": 1, **opts, "split": "train", "imsize": cfg.model.imsize,
-                                      "seed": cfg.seed}, steps=classifier_steps, seed=cfg.seed, progress=False)
+    cfg = config_from_dict(load_generator(paths[0])[1]["config"])
+    clf = shapes_classifier(cfg.data.options, cfg.model.imsize, seed=cfg.seed, steps=classifier_steps)
     encode = SentenceCache(build_encoder(cfg))
     points = []
     for p in paths:
         t0 = time.perf_counter()
-        _, step, netG = generator_at(p)
+        netG, info = load_generator(p)  # the EMA copy when the run kept one, as sampling does
+        step = int(info["step"])
         m = evaluate_shapes_generator(netG, encode, cfg.data.options, n=n, seed=cfg.seed, truncation=cfg.truncation,
                                       imsize=cfg.model.imsize, classifier=clf)
         points.append({"step": step, "accuracy": m["accuracy"], "diversity": m["diversity"],

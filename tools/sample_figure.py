@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dflib.metrics.attributes import predict_attributes  # noqa: E402
-from dflib.metrics.classifier import train_attribute_classifier  # noqa: E402
+from dflib.metrics.shapes_eval import shapes_classifier  # noqa: E402
 from dflib.data.shapes_draw import COLOR_NAMES, POSITION_NAMES, SHAPE_NAMES, SIZE_NAMES  # noqa: E402
 from dflib.pretrained import load_pretrained  # noqa: E402
 from dflib.sample import generate, load_text_encoder_for  # noqa: E402
@@ -43,9 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     fig = plot_caption_rows(grid, list(PROMPTS), size=0.8)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(a.out, dpi=100, bbox_inches="tight")
-    opts = {k: v for k, v in info["config"]["data"]["options"].items() if k != "length"}
-    clf = train_attribute_classifier({"max_objects": 1, **opts, "split": "train", "imsize": netG.imsize, "seed": 0},
-                                     steps=400, seed=0, progress=False)
+    clf = shapes_classifier(info["config"]["data"]["options"], netG.imsize)
     for prompt, row in zip(PROMPTS, grid):
         pred = predict_attributes(clf, row)
         read = {k: dict(Counter(NAMES[k][int(i)] for i in pred[k])) for k in NAMES if k in pred}

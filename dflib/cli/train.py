@@ -151,9 +151,8 @@ def choose_threads_and_fast(
     # counts a job that just ended), and the timing itself shows whether another program holds a core
     cores = physical_cores()
     thread_choices = sorted({1, max(1, cores // 2), cores}) if time_threads else [threads]
-    option_choices = [FastOptions()] + ([FastOptions.for_device(device)] if time_fast else [])
-    if not time_fast:  # keep the options the user asked for; only the threads are timed
-        option_choices = [resolve_fast(cfg.fast, device)]
+    # fast=auto: the reference against the exact options; else the user's options, and only threads are timed
+    option_choices = [FastOptions(), FastOptions.for_device(device)] if time_fast else [resolve_fast(cfg.fast, device)]
     cal = calibrate_cpu(cfg.model, cfg.batch_size, thread_choices, option_choices)
     if time_fast:
         cfg = apply_overrides(cfg, {"fast": ",".join(cal.options.enabled()) or "off"})

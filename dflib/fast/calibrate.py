@@ -90,21 +90,20 @@ def calibrate_cpu(
         for opts in option_choices:
             _, _, step = build_fast_step(model_cfg, opts, cpu, seed=0)
             steps.append((step, opts.prepare_images(images)))
-        # one untimed step per candidate (allocations, oneDNN primitive creation); stop if a step is slow
-        torch.set_num_threads(thread_choices[0])
-        t0 = time.perf_counter()
-        steps[0][0](steps[0][1], sent, noise)
-        first = time.perf_counter() - t0
-        if first > max_step_s:
-            torch.set_num_threads(threads_before)
-            return Calibration(thread_choices[0], option_choices[0], cost_s=time.perf_counter() - t_start,
-                               skipped=f"one step takes {first:.1f} s > {max_step_s} s")
-        samples: dict[tuple[int, int], list[float]] = {}
+        # one untimed step per candidate (allocations, oneDNN primitive creation); the first one, the
+        # reference at the fewest threads, also tells whether a step is too slow to calibrate at all
         for ti, t in enumerate(thread_choices):
             torch.set_num_threads(t)
             for oi, (step, imgs) in enumerate(steps):
+                t0 = time.perf_counter()
                 step(imgs, sent, noise)
-                samples[(ti, oi)] = []
+                first = time.perf_counter() - t0
+                if (ti, oi) == (0, 0) and first > max_step_s:
+                    torch.set_num_threads(threads_before)
+                    return Calibration(thread_choices[0], option_choices[0], cost_s=time.perf_counter() - t_start,
+                                       skipped=f"one step takes {first:.1f} s > {max_step_s} s")
+        samples: dict[tuple[int, int], list[float]] = {
+            (ti, oi): [] for ti in range(len(thread_choices)) for oi in range(len(steps))}
         for _ in range(rounds):
             for ti, t in enumerate(thread_choices):
                 torch.set_num_threads(t)

@@ -13,7 +13,25 @@ from torch import nn
 from .attributes import ATTRIBUTES, evaluate_generator_attributes, train_attribute_classifier
 from .diversity import attribute_diversity
 
-__all__ = ["evaluate_shapes_generator"]
+__all__ = ["evaluate_shapes_generator", "eval_options", "shapes_classifier"]
+
+
+def eval_options(dataset_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A run's ``data.options`` as the evaluation uses them: one object, no ``length``, no ``imsize``."""
+    opts = {"max_objects": 1, **{k: v for k, v in dict(dataset_options or {}).items() if k != "length"}}
+    opts.pop("imsize", None)
+    return opts
+
+
+def shapes_classifier(
+    dataset_options: Mapping[str, Any] | None, imsize: int = 32, seed: int = 0, steps: int = 400,
+    device: str | torch.device = "cpu", path: str | Path | None = None, progress: bool = False,
+) -> nn.Module:
+    """The attribute classifier of :func:`evaluate_shapes_generator`, trained on the train split of the
+    run's data (or loaded from ``path``): one recipe for ``metrics.json``, model cards and learning curves."""
+    return train_attribute_classifier({**eval_options(dataset_options), "split": "train", "imsize": imsize,
+                                       "seed": seed}, steps=steps, device=device, seed=seed, path=path,
+                                      progress=progress)
 
 
 def evaluate_shapes_generator(
@@ -54,14 +72,13 @@ def evaluate_shapes_generator(
     ``ngf=16``) on the shared 2-core build machine."""
     from dflib.data import build_dataset
 
-    opts = {"max_objects": 1, **{k: v for k, v in dict(dataset_options or {}).items() if k != "length"}}
-    imsize = int(imsize if imsize is not None else opts.pop("imsize", getattr(netG, "imsize", 32)))
-    opts.pop("imsize", None)
+    given = dict(dataset_options or {})
+    imsize = int(imsize if imsize is not None else given.get("imsize", getattr(netG, "imsize", 32)))
+    opts = eval_options(given)
     test = build_dataset("shapes", split="test", imsize=imsize, seed=seed, **opts)
     if classifier is None:
-        classifier = train_attribute_classifier({**opts, "split": "train", "imsize": imsize, "seed": seed},
-                                                steps=classifier_steps, device=device, seed=seed,
-                                                path=classifier_path, progress=progress)
+        classifier = shapes_classifier(opts, imsize, seed=seed, steps=classifier_steps, device=device,
+                                       path=classifier_path, progress=progress)
     acc = evaluate_generator_attributes(netG, encode_fn, test, n=n, classifier=classifier, batch_size=batch_size,
                                         device=device, truncation=truncation, seed=seed, progress=progress)
     names = [k for k in ATTRIBUTES if k in acc]
