@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--text-encoder", default="minilm", help="minilm (as in results/ablation.json) or bow")
     ap.add_argument("--text-scale", type=float, default=5.0, help="sentence vectors times this (5 for MiniLM)")
+    ap.add_argument("--lr", type=float, default=4e-4,
+                    help="learning rate of G and D (4e-4 as in results/ablation.json; make train: 8e-4)")
     ap.add_argument("--caption-cache", default=None, help="file to keep the caption vectors in between commands")
     ap.add_argument("--classifier-cache", default=None, help="file to keep the attribute classifier in")
     args = ap.parse_args(argv)
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from dflib.config import apply_overrides
 
-    cfg = apply_overrides(get_preset(args.preset), {"text_encoder": args.text_encoder, "text_scale": args.text_scale})
+    cfg = apply_overrides(get_preset(args.preset), {"text_encoder": args.text_encoder, "text_scale": args.text_scale,
+                                                   "lr_g": args.lr, "lr_d": args.lr})
     names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
     for n in names:
         if n not in VARIANTS:

@@ -31,7 +31,8 @@ def test_the_shipped_models_row_is_its_card():
 import pytest  # noqa: E402
 
 
-@pytest.mark.parametrize("name, start", [("make_train_metrics.json", "| `make train`, bag of words"),
+@pytest.mark.parametrize("name, start", [("make_train_metrics.json", "| `make train` (this preset"),
+                                         ("make_train_metrics_bow_lr4.json", "| `make train`, bag of words ×1"),
                                          ("make_train_metrics_minilm.json", "| `make train`, MiniLM")])
 def test_the_make_train_rows_are_their_metrics_json(name, start):
     m = json.loads((ROOT / "results" / name).read_text())
@@ -54,3 +55,54 @@ def test_the_learning_curve_account_is_the_committed_curve():
     m = json.loads((ROOT / "results/make_train_metrics.json").read_text())
     assert f"far more than the {m['steps']:,} steps `make train` takes on the idle build machine ({m['threads']} threads" in text
     assert m["steps"] < 11000 and m["shapes"]["accuracy"]["shape"] < 0.6
+
+
+def _text() -> str:
+    return " ".join(README.split())
+
+
+def test_the_targets_account_is_the_metrics_json():
+    m = json.loads((ROOT / "results/make_train_metrics.json").read_text())["shapes"]
+    a, d = m["accuracy"], m["diversity"]
+    text = _text()
+    assert f"**colour ({a['color']:.1%}) and stated position ({a['position']:.1%})**" in text
+    assert f"misses **shape ({a['shape']:.1%})** and **diversity ({d['size']:.2f} / {d['position']:.2f}, mean {m['diversity_mean']:.2f})**" in text
+    assert a["color"] >= 0.95 and a["position"] >= 0.8 and a["shape"] < 0.8 and m["diversity_mean"] < 0.5  # met / missed
+    assert min(d.values()) >= 0.3 and a["shape"] < 0.6  # the milestone: diversity met, shape short
+    se = (0.6 * 0.4 / m["n_stated"]["shape"]) ** 0.5
+    assert f"{a['shape']:.1%} of {m['n_stated']['shape']} images, within one standard error ({100 * se:.1f} points) of 60%" in text
+    assert 0.6 - a["shape"] < se
+
+
+def test_the_tuning_account_is_the_tuning_json():
+    runs = {r["name"]: r for r in json.loads((ROOT / "results/make_train_tuning.json").read_text())["runs"]}
+    text = _text()
+    assert f"six runs of 11.5 minutes" in text and len(runs) == 6
+    tuned = [r for r in runs.values() if (r["lr_g"], r["text_scale"]) == (8e-4, 0.3)]
+    lo, hi = sorted(r["accuracy"]["shape"] for r in tuned)
+    assert f"shape accuracy rose from {runs['base']['accuracy']['shape']:.2f} to {lo:.2f}–{hi:.2f} (two seeds" in text
+    lo, hi = sorted(r["diversity"]["size"] for r in tuned)
+    assert f"open-size diversity from {runs['base']['diversity']['size']:.2f} to {lo:.2f}–{hi:.2f}" in text
+    faded = next(r for r in runs.values() if r["text_scale"] == 0.1)
+    assert f"(colour {faded['accuracy']['color']:.0%})" in text
+
+
+def test_the_condition_norms_quoted_for_the_text_scale():
+    import dataclasses
+
+    import torch
+
+    from dflib.config import get_preset
+    from dflib.data import build_dataset
+    from dflib.text.factory import build_encoder
+
+    cfg = get_preset("shapes-32-cpu")
+    assert cfg.text_scale == 0.3 and cfg.lr_g == cfg.lr_d == 8e-4
+    ds = build_dataset("shapes", split="train", imsize=32, seed=0, **{**cfg.data.options, "length": 64})
+    caps = [ds[i]["caption"] for i in range(64)]
+    raw = build_encoder(dataclasses.replace(cfg, text_scale=1.0)).encode(caps).sent.norm(dim=1).mean()
+    noise = torch.randn(4096, cfg.model.z_dim, generator=torch.Generator().manual_seed(0)).norm(dim=1).mean()
+    print(f"sentence norm {raw:.1f}, noise norm {noise:.2f}, scaled sentence {0.3 * raw:.1f}")
+    assert abs(raw - 384 ** 0.5) < 0.1 * 384 ** 0.5 and abs(noise - 32 ** 0.5) < 0.05 * 32 ** 0.5
+    assert "about √384 ≈ 19.6 against √32 ≈ 5.7 for the noise" in _text()
+    assert abs(0.3 * raw - noise) < 0.15 * noise  # "scaled by 0.3 the two are level"
