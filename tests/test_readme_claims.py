@@ -14,6 +14,11 @@ import readme_rows  # noqa: E402
 README = (ROOT / "README.md").read_text()
 
 
+def _text() -> str:
+    """The README with its line breaks and runs of spaces folded into single spaces."""
+    return " ".join(README.split())
+
+
 def test_curriculum_rows_are_the_measured_ones():
     for row in readme_rows.rows():
         assert row in README, f"README curriculum row out of date (python tools/readme_rows.py): {row}"
@@ -27,7 +32,7 @@ def test_the_shipped_models_row_is_its_card():
                   f"{a['position']:.1%}", f"{d['size']:.2f} / {d['position']:.2f}", f"{f['fid']:.0f} ({f['fid_floor']:.0f})"):
         assert value in row, (value, row)
     # "The shipped model meets every target of this version: ... given three times the steps."
-    assert "The shipped model meets every target of this version" in " ".join(README.split())
+    assert "The shipped model meets every target of this version" in _text()
     assert a["color"] >= 0.95 and a["shape"] >= 0.8 and a["position"] >= 0.8 and min(d.values()) >= 0.5
     steps = json.loads((ROOT / "results/make_train_metrics.json").read_text())["steps"]
     assert 2.8 < card["steps"] / steps < 3.3
@@ -51,7 +56,7 @@ def test_the_make_train_rows_are_their_metrics_json(name, start):
 
 def test_the_learning_curve_account_is_the_committed_curve():
     curve = {p["step"]: p for p in json.loads((ROOT / "results/shapes_learning_curve.json").read_text())["points"]}
-    text = " ".join(README.split())
+    text = _text()
     shape = {s: curve[s]["accuracy"]["shape"] for s in (5000, 7000, 9000, 13000)}
     assert f"Shape accuracy is {shape[5000]:.2f} at 5,000 steps" in text
     assert f"({shape[7000]:.2f} at 7,000, {shape[9000]:.2f} at 9,000, {shape[13000]:.2f} at 13,000)" in text
@@ -63,10 +68,6 @@ def test_the_learning_curve_account_is_the_committed_curve():
     m = json.loads((ROOT / "results/make_train_metrics.json").read_text())
     assert f"`make train` stops ({m['steps']:,} steps on the idle build machine, {m['threads']} threads" in text
     assert abs(m["steps"] - 5000) < 500 and 9000 / m["steps"] > 1.6  # "about where", "nearly twice"
-
-
-def _text() -> str:
-    return " ".join(README.split())
 
 
 def test_the_targets_account_is_the_metrics_json():
@@ -85,7 +86,7 @@ def test_the_targets_account_is_the_metrics_json():
 def test_the_tuning_account_is_the_tuning_json():
     runs = {r["name"]: r for r in json.loads((ROOT / "results/make_train_tuning.json").read_text())["runs"]}
     text = _text()
-    assert f"six runs of 11.5 minutes" in text and len(runs) == 6
+    assert "six runs of 11.5 minutes" in text and len(runs) == 6
     tuned = [r for r in runs.values() if (r["lr_g"], r["text_scale"]) == (8e-4, 0.3)]
     lo, hi = sorted(r["accuracy"]["shape"] for r in tuned)
     assert f"shape accuracy rose from {runs['base']['accuracy']['shape']:.2f} to {lo:.2f}–{hi:.2f} (two seeds" in text
