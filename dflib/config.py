@@ -131,11 +131,8 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
     # Bundled procedural shapes, 32 px, CPU (``make train``): at most 11.5 minutes of training (then it saves
     # and evaluates), so the whole run stays under 15 minutes on 2 cores. Not the paper settings: higher
     # learning rates (8e-4 for G and D), batch 16 and a fixed bag-of-words text encoder whose sentence vectors
-    # are scaled by 0.3, so that a CPU budget learns something. Measured on the 2-core build machine (one
-    # thread each, two runs at a time, 11.5 min): lr 8e-4 and scale 0.3 lifted shape accuracy from 0.27 to
-    # 0.35-0.52 (two seeds) and diversity from 0.02/0.24 to 0.13-0.38/0.55-0.61 (size/position) over the
-    # earlier 4e-4 and scale 1; scale 0.1 left colour at 52% (the text too weak against the noise). The runs:
-    # results/make_train_tuning.json.
+    # are scaled by 0.3, so that a CPU budget learns something: both raised shape accuracy and diversity over
+    # the earlier 4e-4 and scale 1 in the tuning runs of results/make_train_tuning.json (numbers: README).
     # The encoder is a bag of words and not MiniLM because MiniLM's sentence vectors hardly separate "on the
     # left" from "on the right" (cosine 0.99, notebook 07): the earlier MiniLM preset's shipped model left stated
     # position near chance after 5,100 steps (39.1%); `make train` on the bag of words reaches 100% (README).

@@ -174,3 +174,12 @@ def test_the_site_builder_is_not_part_of_the_library():
     assert not (ROOT / "dflib" / "site.py").exists()
     make = (ROOT / "Makefile").read_text()
     assert "tools/build_site.py" in make and "tools/export_figures.py" in make and "dflib.site" not in make
+
+
+def test_committed_readme_figures_are_the_notebooks_outputs(tmp_path):
+    """notebooks/figures/<name>.png must be the current output of its tagged cell: re-executing a notebook
+    without `make figures` leaves a stale figure (it happened to prompt-rows.png once)."""
+    root = Path(__file__).resolve().parents[1]
+    for path in figures.export_figures(root / "notebooks", tmp_path):
+        committed = root / "notebooks" / "figures" / path.name
+        assert committed.read_bytes() == path.read_bytes(), f"{committed} is stale: run `make figures`"
