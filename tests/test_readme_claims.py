@@ -47,6 +47,7 @@ import pytest  # noqa: E402
                                          ("make_train_metrics_round1.json", "| `make train`, round-one preset ("),
                                          ("make_train_metrics_round1_13min.json",
                                           "| `make train`, round-one preset for 13 minutes"),
+                                         ("make_train_metrics_seed1.json", "| the same, `--set seed=1`"),
                                          ("make_train_metrics_bow_lr4.json", "| `make train`, bag of words ×1"),
                                          ("make_train_metrics_minilm.json", "| `make train`, MiniLM")])
 def test_the_make_train_rows_are_their_metrics_json(name, start):
@@ -88,9 +89,17 @@ def test_the_targets_account_is_the_metrics_json():
     assert f"The whole command took {round(full['wall_seconds'])} s" in text and full["wall_seconds"] < 15 * 60
     # the calibration's 2-thread step (the exact options it kept) in the two runs the text compares
     r1 = json.loads((ROOT / "results/make_train_metrics_round1.json").read_text())
+    s1 = json.loads((ROOT / "results/make_train_metrics_seed1.json").read_text())
     ms = [round(1000 * min(v for k, v in r["calibration"]["seconds_per_step"].items() if k.startswith("t2")))
-          for r in (r1, full)]
-    assert f"timed the 2-thread step at {ms[0]} ms in the round-one run and at {ms[1]} ms in this one" in text
+          for r in (r1, full, s1)]
+    assert (f"timed the 2-thread step at {ms[0]} ms in the round-one run, at {ms[1]} ms in this one and at {ms[2]} ms "
+            "in the seed-1 run") in text
+    # the seed-1 run: accuracy targets met, diversity missed, the milestone's 0.3 met on the mean
+    b, e = s1["shapes"]["accuracy"], s1["shapes"]
+    assert (f"again met colour, shape ({b['shape']:.1%}) and position, but not diversity (mean "
+            f"{e['diversity_mean']:.2f}; open size {e['diversity']['size']:.2f})") in text
+    assert b["color"] >= 0.95 and b["shape"] >= 0.8 and b["position"] >= 0.8 and 0.3 <= e["diversity_mean"] < 0.5
+    assert s1["settings"]["seed"] == 1 and s1["settings"]["lr_d"] == full["settings"]["lr_d"]
 
 
 def test_the_make_train_row_is_the_current_preset():
@@ -169,5 +178,7 @@ def test_the_second_tuning_round_is_its_json():
     mt = json.loads((ROOT / "results/make_train_metrics.json").read_text())
     assert (f"These one-thread runs got {steps[0]:,}–{steps[2]:,} steps; `make train` (two threads, 13 minutes) got "
             f"{mt['steps']:,}") in text
-    assert f"met by that run ({mt['shapes']['diversity_mean']:.2f}) but not by the one-thread runs" in text
+    s1 = json.loads((ROOT / "results/make_train_metrics_seed1.json").read_text())["shapes"]["diversity_mean"]
+    assert (f"met by the seed-0 `make train` run ({mt['shapes']['diversity_mean']:.2f}), not by the seed-1 one "
+            f"({s1:.2f}) nor by the one-thread runs") in text and s1 < 0.5
     assert mt["shapes"]["diversity_mean"] >= 0.5 > means[2]
