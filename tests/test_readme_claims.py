@@ -87,7 +87,7 @@ def test_the_targets_account_is_the_metrics_json():
     assert a["color"] >= 0.95 and a["shape"] >= 0.8 and a["position"] >= 0.8 and m["diversity_mean"] >= 0.5
     assert d["position"] > 0.5 > d["size"]
     assert f"The whole command took {round(full['wall_seconds'])} s" in text and full["wall_seconds"] < 15 * 60
-    # the calibration's 2-thread step (the exact options it kept) in the two runs the text compares
+    # the calibration's 2-thread step (the exact options it kept) in the three runs the text compares
     r1 = json.loads((ROOT / "results/make_train_metrics_round1.json").read_text())
     s1 = json.loads((ROOT / "results/make_train_metrics_seed1.json").read_text())
     ms = [round(1000 * min(v for k, v in r["calibration"]["seconds_per_step"].items() if k.startswith("t2")))
@@ -100,6 +100,10 @@ def test_the_targets_account_is_the_metrics_json():
             f"{e['diversity_mean']:.2f}; open size {e['diversity']['size']:.2f})") in text
     assert b["color"] >= 0.95 and b["shape"] >= 0.8 and b["position"] >= 0.8 and 0.3 <= e["diversity_mean"] < 0.5
     assert s1["settings"]["seed"] == 1 and s1["settings"]["lr_d"] == full["settings"]["lr_d"]
+    # "round-one preset for 13 minutes (idle, 2 threads, at a slower hour ...)": its calibration step was slower
+    slow = json.loads((ROOT / "results/make_train_metrics_round1_13min.json").read_text())
+    t2 = min(v for k, v in slow["calibration"]["seconds_per_step"].items() if k.startswith("t2"))
+    assert t2 > 1.3 * ms[0] / 1000 and "round-one preset for 13 minutes (idle, 2 threads, at a slower hour" in text
 
 
 def test_the_make_train_row_is_the_current_preset():
