@@ -19,6 +19,16 @@ def _text() -> str:
     return " ".join(README.split())
 
 
+def _result(name: str) -> dict:
+    """A committed ``results/<name>`` JSON (``.json`` optional)."""
+    return json.loads((ROOT / "results" / (name if name.endswith(".json") else f"{name}.json")).read_text())
+
+
+def _t2_ms(metrics: dict) -> int:
+    """The calibration's fastest 2-thread step of a make-train run, in ms (the setting it kept)."""
+    return round(1000 * min(v for k, v in metrics["calibration"]["seconds_per_step"].items() if k.startswith("t2")))
+
+
 def test_curriculum_rows_are_the_measured_ones():
     for row in readme_rows.rows():
         assert row in README, f"README curriculum row out of date (python tools/readme_rows.py): {row}"
@@ -35,7 +45,7 @@ def test_the_shipped_models_row_is_its_card():
     # times the steps of its `make train` run."
     assert "The shipped model meets every target of this version: the round-one preset" in _text()
     assert a["color"] >= 0.95 and a["shape"] >= 0.8 and a["position"] >= 0.8 and min(d.values()) >= 0.5
-    round1 = json.loads((ROOT / "results/make_train_metrics_round1.json").read_text())
+    round1 = _result("make_train_metrics_round1.json")
     assert 2.8 < card["steps"] / round1["steps"] < 3.3
     assert card["note"].count("lr 8e-4") == 1 and "round one" in card["note"]
 
@@ -51,7 +61,7 @@ import pytest  # noqa: E402
                                          ("make_train_metrics_bow_lr4.json", "| `make train`, bag of words ×1"),
                                          ("make_train_metrics_minilm.json", "| `make train`, MiniLM")])
 def test_the_make_train_rows_are_their_metrics_json(name, start):
-    m = json.loads((ROOT / "results" / name).read_text())
+    m = _result(name)
     a, d, f = m["shapes"]["accuracy"], m["shapes"]["diversity"], m["fid"]
     row = next(line for line in README.splitlines() if line.startswith(start))
     for value in (f"{m['steps']:,}", f"{a['color']:.1%}", f"{a['shape']:.1%}", f"{a['size']:.1%}",
@@ -61,7 +71,7 @@ def test_the_make_train_rows_are_their_metrics_json(name, start):
 
 
 def test_the_learning_curve_account_is_the_committed_curve():
-    curve = {p["step"]: p for p in json.loads((ROOT / "results/shapes_learning_curve.json").read_text())["points"]}
+    curve = {p["step"]: p for p in _result("shapes_learning_curve.json")["points"]}
     text = _text()
     shape = {s: curve[s]["accuracy"]["shape"] for s in (5000, 7000, 9000, 13000)}
     assert f"Shape accuracy is {shape[5000]:.2f} at 5,000 steps" in text
@@ -71,13 +81,13 @@ def test_the_learning_curve_account_is_the_committed_curve():
     assert f"({size[5000]:.2f} at 5,000 steps, {size[9000]:.2f} at 9,000)" in text and size[9000] >= 0.5
     pos = [p["diversity"]["position"] for s, p in curve.items() if s >= 3000]
     assert f"open position stays between {min(pos):.2f} and {max(pos):.2f} from 3,000 steps on" in text
-    m = json.loads((ROOT / "results/make_train_metrics_round1.json").read_text())
+    m = _result("make_train_metrics_round1.json")
     assert f"`make train` stopped ({m['steps']:,} steps on the idle build machine, {m['threads']} threads" in text
     assert abs(m["steps"] - 5000) < 500 and 9000 / m["steps"] > 1.6  # "about where", "nearly twice"
 
 
 def test_the_targets_account_is_the_metrics_json():
-    full = json.loads((ROOT / "results/make_train_metrics.json").read_text())
+    full = _result("make_train_metrics.json")
     m = full["shapes"]
     a, d = m["accuracy"], m["diversity"]
     text = _text()
@@ -88,10 +98,9 @@ def test_the_targets_account_is_the_metrics_json():
     assert d["position"] > 0.5 > d["size"]
     assert f"The whole command took {round(full['wall_seconds'])} s" in text and full["wall_seconds"] < 15 * 60
     # the calibration's 2-thread step (the exact options it kept) in the three runs the text compares
-    r1 = json.loads((ROOT / "results/make_train_metrics_round1.json").read_text())
-    s1 = json.loads((ROOT / "results/make_train_metrics_seed1.json").read_text())
-    ms = [round(1000 * min(v for k, v in r["calibration"]["seconds_per_step"].items() if k.startswith("t2")))
-          for r in (r1, full, s1)]
+    r1 = _result("make_train_metrics_round1.json")
+    s1 = _result("make_train_metrics_seed1.json")
+    ms = [_t2_ms(r) for r in (r1, full, s1)]
     assert (f"timed the 2-thread step at {ms[0]} ms in the round-one run, at {ms[1]} ms in this one and at {ms[2]} ms "
             "in the seed-1 run") in text
     # the seed-1 run: accuracy targets met, diversity missed, the milestone's 0.3 met on the mean
@@ -101,9 +110,8 @@ def test_the_targets_account_is_the_metrics_json():
     assert b["color"] >= 0.95 and b["shape"] >= 0.8 and b["position"] >= 0.8 and 0.3 <= e["diversity_mean"] < 0.5
     assert s1["settings"]["seed"] == 1 and s1["settings"]["lr_d"] == full["settings"]["lr_d"]
     # "round-one preset for 13 minutes (idle, 2 threads, at a slower hour ...)": its calibration step was slower
-    slow = json.loads((ROOT / "results/make_train_metrics_round1_13min.json").read_text())
-    t2 = min(v for k, v in slow["calibration"]["seconds_per_step"].items() if k.startswith("t2"))
-    assert t2 > 1.3 * ms[0] / 1000 and "round-one preset for 13 minutes (idle, 2 threads, at a slower hour" in text
+    slow = _result("make_train_metrics_round1_13min.json")
+    assert _t2_ms(slow) > 1.3 * ms[0] and "round-one preset for 13 minutes (idle, 2 threads, at a slower hour" in text
 
 
 def test_the_make_train_row_is_the_current_preset():
@@ -111,7 +119,7 @@ def test_the_make_train_row_is_the_current_preset():
     from dflib.config import get_preset
 
     cfg = get_preset("shapes-32-cpu")
-    runs = {name: json.loads((ROOT / "results" / f"{name}.json").read_text())["settings"]
+    runs = {name: _result(name)["settings"]
             for name in ("make_train_metrics", "make_train_metrics_round1", "make_train_metrics_round1_13min")}
     now = runs["make_train_metrics"]
     assert (now["lr_g"], now["lr_d"], now["text_scale"], now["batch_size"], now["time_limit_min"], now["ndf"]) == (
@@ -124,7 +132,7 @@ def test_the_make_train_row_is_the_current_preset():
 
 
 def test_the_tuning_account_is_the_tuning_json():
-    runs = {r["name"]: r for r in json.loads((ROOT / "results/make_train_tuning.json").read_text())["runs"]}
+    runs = {r["name"]: r for r in _result("make_train_tuning.json")["runs"]}
     text = _text()
     assert "each of 11.5-minute runs that change one setting" in text and len(runs) == 6
     assert "**Round one** (`results/make_train_tuning.json`, six runs, against the lr 4e-4 preset)" in text
@@ -159,7 +167,7 @@ def test_the_condition_norms_quoted_for_the_text_scale():
 
 
 def test_the_second_tuning_round_is_its_json():
-    runs = {r["name"]: r for r in json.loads((ROOT / "results/make_train_tuning_round2.json").read_text())["runs"]}
+    runs = {r["name"]: r for r in _result("make_train_tuning_round2.json")["runs"]}
     text = _text()
     base = runs["base"]
     assert (base["lr_d"], base["ndf"], base["batch_size"]) == (8e-4, 16, 16)
@@ -179,10 +187,10 @@ def test_the_second_tuning_round_is_its_json():
             f"{sizes[0]:.2f}–{sizes[2]:.2f} and mean diversity {means[0]:.2f}–{means[2]:.2f}") in text
     assert min(mid) > base["accuracy"]["shape"] and shapes[0] > max(mid)  # "D's learning rate did"
     steps = sorted(r["steps"] for r in top)
-    mt = json.loads((ROOT / "results/make_train_metrics.json").read_text())
+    mt = _result("make_train_metrics.json")
     assert (f"These one-thread runs got {steps[0]:,}–{steps[2]:,} steps; `make train` (two threads, 13 minutes) got "
             f"{mt['steps']:,}") in text
-    s1 = json.loads((ROOT / "results/make_train_metrics_seed1.json").read_text())["shapes"]["diversity_mean"]
+    s1 = _result("make_train_metrics_seed1.json")["shapes"]["diversity_mean"]
     assert (f"met by the seed-0 `make train` run ({mt['shapes']['diversity_mean']:.2f}), not by the seed-1 one "
             f"({s1:.2f}) nor by the one-thread runs") in text and s1 < 0.5
     assert mt["shapes"]["diversity_mean"] >= 0.5 > means[2]
