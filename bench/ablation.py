@@ -1,16 +1,13 @@
-"""The paper's ablation (DF-GAN Sec. 4.3) on the bundled shapes, one command:
+"""The paper's ablation (DF-GAN Sec. 4.3) on the bundled shapes through the Trainer, one command:
 
-    python bench/ablation.py --steps 300 --seeds 3 --out results/ablation.json
+    python bench/ablation.py                       # 6 variants x 3 seeds x 4,000 steps, 2 runs at a time
 
-Six variants (``dflib.teach.ablation.VARIANTS``) x seeds, each trained for the same number of steps on the
-``shapes-32-cpu`` preset's data, batch size and learning rates and a caption cache of MiniLM x 5 (the
-encoder that produced the committed ``results/ablation.json``; ``--text-encoder bow --text-scale 1`` gives
-the preset's own bag of words), then
-scored with ``dflib.metrics.shapes_eval.evaluate_shapes_generator`` on ``--n`` images (one attribute
-classifier, evaluation seed 0, for all runs). Seeds are the outer loop, so an interrupted run still holds
-whole seeds; the JSON is rewritten after every run and ``--resume`` skips the runs it already holds.
-The figure (``--figure``, default next to the JSON) is ``dflib.teach.ablation.plot_ablation``.
-One thread per process (the preset's ``threads=1``).
+Each (variant, seed) trains the ``shapes-32-cpu`` preset (the ``make train`` settings and step count) with
+the variant's settings (``dflib.ablation.VARIANTS``) in its own process on one thread, in
+``runs/ablation/<variant>-seed<k>`` (resumable: an interrupted run continues from its newest checkpoint),
+and writes ``results/ablation/<variant>-seed<k>.json``; runs whose JSON exists are skipped, so the command
+can be repeated until the grid is complete. Then ``results/ablation.json`` (mean, std, 95% interval and
+Welch's test against DF-GAN per metric) and ``results/ablation.png`` are written from all run files.
 """
 
 from __future__ import annotations
@@ -19,174 +16,93 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
-
+from dflib.ablation import VARIANTS, plot_ablation, run_variant, summarise  # noqa: E402
+from dflib.config import apply_overrides, get_preset  # noqa: E402
 from dflib.runtime import cpu_model  # noqa: E402
 
 
-def cpu_flags(names=("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")) -> list[str]:
-    """Which of ``names`` /proc/cpuinfo lists (the model name alone is generic on cloud machines)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [n for n in names if n in have]
-    except OSError:
-        pass
-    return []
+def run_one(variant: str, seed: int, steps: int, results: Path, runs: Path, n_eval: int) -> Path:
+    """Train and score one (variant, seed) in this process (one thread); write its JSON."""
+    import torch
+
+    torch.set_num_threads(1)
+    base = apply_overrides(get_preset("shapes-32-cpu"), {"threads": 1})
+    record = run_variant(base, VARIANTS[variant], seed, steps, runs / f"{variant}-seed{seed}", n_eval=n_eval)
+    record["machine"] = {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+                         "torch": torch.__version__, "threads": 1}
+    path = results / f"{variant}-seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1))
+    return path
 
 
-def prefill_cache(cache, dataset, batch: int = 64) -> None:
-    """Every caption of the training set into ``cache`` (a SentenceCache), encoded ``batch`` at a time."""
-    caps = sorted({c for i in range(len(dataset)) for c in dataset.captions(i)} - set(cache.table))
-    with torch.no_grad():
-        for i in range(0, len(caps), batch):
-            chunk = caps[i : i + batch]
-            sent = cache.encoder.encode_batch({"caption": chunk}).sent.detach().float().cpu()
-            cache.table.update(zip(chunk, sent))
+def write_summary(results: Path, out: Path, steps: int) -> dict:
+    """``out`` (and a PNG beside it) from every run file under ``results`` with ``steps`` steps."""
+    runs = [json.loads(p.read_text()) for p in sorted(results.glob("*-seed*.json"))]
+    runs = [r for r in runs if r["steps"] == steps]
+    order = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
+    data = {
+        "what": "DF-GAN ablation (paper Sec. 4.3) on the bundled shapes, shapes-32-cpu preset, through the Trainer",
+        "steps": steps, "variant_order": order, "variants": [VARIANTS[v].to_dict() for v in order],
+        "seeds": sorted({r["seed"] for r in runs}), "chance": runs[0]["chance"] if runs else {},
+        "summary": summarise(runs), "runs": [{k: r[k] for k in ("variant", "seed", "steps", "train_seconds",
+                                                                  "metrics")} for r in runs],
+    }
+    out.write_text(json.dumps(data, indent=1))
+    if runs:
+        plot_ablation(data, path=out.with_suffix(".png"))
+    return data
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=300)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--variants", default="all", help="comma-separated names of dflib.teach.ablation.VARIANTS")
-    ap.add_argument("--n", type=int, default=256, help="generated images per attribute evaluation")
-    ap.add_argument("--fid", type=int, default=0, help="images for FID with its real-vs-real floor (0 = off)")
-    ap.add_argument("--preset", default="shapes-32-cpu")
+    ap.add_argument("--steps", type=int, default=get_preset("shapes-32-cpu").max_steps)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each")
+    ap.add_argument("--n-eval", type=int, default=512)
+    ap.add_argument("--results", default="results/ablation", help="folder of the per-run JSON files")
+    ap.add_argument("--runs", default="runs/ablation", help="folder of the run folders (checkpoints)")
     ap.add_argument("--out", default="results/ablation.json")
-    ap.add_argument("--figure", default=None, help="default: the JSON's path with .png")
-    ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and skip them")
-    ap.add_argument("--machine-note", default="shared 2-core machine, other jobs running; one thread")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--text-encoder", default="minilm", help="minilm (as in results/ablation.json) or bow")
-    ap.add_argument("--text-scale", type=float, default=5.0, help="sentence vectors times this (5 for MiniLM)")
-    ap.add_argument("--lr", type=float, default=4e-4,
-                    help="learning rate of G and D (4e-4 as in results/ablation.json; make train: 8e-4)")
-    ap.add_argument("--caption-cache", default=None, help="file to keep the caption vectors in between commands")
-    ap.add_argument("--classifier-cache", default=None, help="file to keep the attribute classifier in")
+    ap.add_argument("--one", nargs=2, metavar=("VARIANT", "SEED"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-
-    torch.set_num_threads(args.threads)
-    from dflib.config import get_preset
-    from dflib.data import build_dataset
-    from dflib.metrics.attributes import train_attribute_classifier
-    from dflib.teach.ablation import VARIANTS, evaluate_variant, flatten_metrics, plot_ablation, run_variant, summarise_runs
-    from dflib.text import SentenceCache, build_encoder
-
-    from dflib.config import apply_overrides
-
-    cfg = apply_overrides(get_preset(args.preset), {"text_encoder": args.text_encoder, "text_scale": args.text_scale,
-                                                   "lr_g": args.lr, "lr_d": args.lr})
-    names = list(VARIANTS) if args.variants == "all" else [v.strip() for v in args.variants.split(",")]
-    for n in names:
-        if n not in VARIANTS:
-            ap.error(f"unknown variant {n!r}; choose from {list(VARIANTS)}")
-    seeds = list(range(args.seeds))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig_path = Path(args.figure) if args.figure else out.with_suffix(".png")
-
-    t_all = time.perf_counter()
-    dataset = build_dataset(cfg.data.name, root=cfg.data.root, split="train", imsize=cfg.model.imsize,
-                            words_num=cfg.data.words_num, seed=cfg.seed, **cfg.data.options)
-    encoder = build_encoder(cfg, getattr(dataset, "vocab", None), "cpu")
-    cache = SentenceCache(encoder)
-    t0 = time.perf_counter()
-    if args.caption_cache and Path(args.caption_cache).is_file():
-        cache.table.update(torch.load(args.caption_cache))
-    prefill_cache(cache, dataset)
-    if args.caption_cache:
-        torch.save(cache.table, args.caption_cache)
-    cache_seconds = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    opts = {"max_objects": 1, **{k: v for k, v in cfg.data.options.items() if k != "length"}}
-    classifier = train_attribute_classifier({**opts, "split": "train", "imsize": cfg.model.imsize, "seed": 0},
-                                            steps=400, device="cpu", seed=0, progress=False,
-                                            path=args.classifier_cache)
-    classifier_seconds = time.perf_counter() - t0
-
-    runs: list[dict] = []
-    if args.resume and out.is_file():
-        old = json.loads(out.read_text())
-        if old.get("steps") == args.steps:
-            runs = [r for r in old.get("runs", []) if r["variant"] in names]
-    done = {(r["variant"], r["seed"]) for r in runs}
-
-    def write() -> None:
-        total = sum(r["wall_seconds"] for r in runs)
-        data = {
-            "what": "DF-GAN ablation (paper Sec. 4.3, arXiv 2008.05865v4) on the bundled shapes data",
-            "command": "python bench/ablation.py " + " ".join(sys.argv[1:] if argv is None else argv),
-            "preset": args.preset,
-            "steps": args.steps,
-            "seeds": seeds,
-            "batch_size": cfg.batch_size,
-            "lr_g": cfg.lr_g,
-            "lr_d": cfg.lr_d,
-            "betas": [cfg.beta1, cfg.beta2],
-            "magp_k": cfg.magp_k,
-            "magp_p": cfg.magp_p,
-            "model": cfg.model.to_dict(),
-            "data_options": cfg.data.options,
-            "text_encoder": f"{cfg.text_encoder} x {cfg.text_scale} (cached per caption)",
-            "eval": {"n": args.n, "seed": 0, "truncation": cfg.truncation, "classifier_steps": 400,
-                     "fid_n": args.fid},
-            "machine": {"cpu": cpu_model(), "cpu_flags": cpu_flags(),
-                        "cpu_note": "AMX flags mean Sapphire Rapids or later where the model name is generic",
-                        "logical_cpus": os.cpu_count(), "note": args.machine_note,
-                        "threads": args.threads, "torch": torch.__version__, "python": platform.python_version()},
-            "chance": runs[0]["eval"]["shapes"]["chance"] if runs else None,
-            "variant_order": names,
-            "variants": [VARIANTS[n].to_dict() for n in names],
-            "caption_cache": {"captions": len(cache.table), "seconds": round(cache_seconds, 1),
-                              "note": "pre-filled with every training caption in batches of 64 (MiniLM values "
-                                      "within ~1e-7 of one-at-a-time encoding), so no run pays for encoding"},
-            "classifier_seconds": round(classifier_seconds, 1),
-            "run_seconds_total": round(total, 1),
-            "run_seconds_mean": round(total / len(runs), 1) if runs else None,
-            "train_seconds_per_step_mean": (round(sum(r["train_seconds"] for r in runs)
-                                                  / sum(r["steps"] for r in runs), 3) if runs else None),
-            "wall_seconds_command": round(time.perf_counter() - t_all, 1),
-            "runs": runs,
-            "summary": summarise_runs(runs),
-        }
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        tmp.replace(out)
-        return data
-
-    for seed in seeds:
-        for name in names:
-            if (name, seed) in done:
-                continue
-            t_run = time.perf_counter()
-            run = run_variant(VARIANTS[name], cfg, dataset, cache, args.steps, seed, log_every=50)
-            metrics = evaluate_variant(run, cfg, cache, classifier, n=args.n, fid_n=args.fid)
-            flat = flatten_metrics(metrics)
-            wall = time.perf_counter() - t_run
-            runs.append({"variant": name, "seed": seed, "steps": args.steps,
-                         "train_seconds": round(run.train_seconds, 1), "wall_seconds": round(wall, 1),
-                         "seconds_per_step": round(run.train_seconds / args.steps, 3),
-                         "metrics": flat, "final_losses": run.history[-1] if run.history else {},
-                         "history": run.history, "eval": metrics})
-            write()
-            print(f"{name:12s} seed {seed}: {run.train_seconds:6.1f} s train, {wall:6.1f} s in all | "
-                  + " ".join(f"{k}={v:.3f}" for k, v in flat.items() if not k.startswith("real_")), flush=True)
-    data = write()
-    plot_ablation(data, path=fig_path)
-    print(f"wrote {out} and {fig_path}; {data['run_seconds_total']:.0f} s of runs, "
-          f"{data['wall_seconds_command']:.0f} s for the command", flush=True)
+    results, runs = Path(args.results), Path(args.runs)
+    if args.one:
+        run_one(args.one[0], int(args.one[1]), args.steps, results, runs, args.n_eval)
+        return 0
+    # seeds are the outer loop: an unfinished grid still holds whole seeds
+    todo = [(v, s) for s in args.seeds for v in args.variants if not (results / f"{v}-seed{s}.json").exists()]
+    print(f"[ablation] {len(todo)} runs to do, {args.jobs} at a time, {args.steps} steps each", flush=True)
+    active: list[tuple[subprocess.Popen, str]] = []
+    t0 = time.time()
+    while todo or active:
+        while todo and len(active) < args.jobs:
+            v, s = todo.pop(0)
+            log = (runs / f"{v}-seed{s}.log")
+            log.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, __file__, "--one", v, str(s), "--steps", str(args.steps), "--n-eval",
+                   str(args.n_eval), "--results", str(results), "--runs", str(runs)]
+            active.append((subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT), f"{v}-seed{s}"))
+        time.sleep(5)
+        for proc, name in list(active):
+            if proc.poll() is not None:
+                active.remove((proc, name))
+                print(f"[ablation] {name}: exit {proc.returncode} after {(time.time() - t0) / 60:.1f} min", flush=True)
+                write_summary(results, Path(args.out), args.steps)
+    data = write_summary(results, Path(args.out), args.steps)
+    print(f"[ablation] {len(data['runs'])} runs summarised in {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

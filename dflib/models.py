@@ -25,6 +25,9 @@ from torch import Tensor, nn
 __all__ = [
     "Affine",
     "DFBlock",
+    "SingleAffineFusion",
+    "ConcatFusion",
+    "FUSIONS",
     "GBlock",
     "NetG",
     "DBlock",
@@ -131,20 +134,57 @@ class DFBlock(nn.Module):
         return F.leaky_relu(self.affine1(h, y, p1), 0.2)
 
 
+class SingleAffineFusion(nn.Module):
+    """Ablation (Sec. 4.3): one Affine -> LeakyReLU(0.2), half a :class:`DFBlock` (no stacking)."""
+
+    def __init__(self, cond_dim: int, in_ch: int) -> None:
+        super().__init__()
+        self.affine0 = Affine(cond_dim, in_ch)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return F.leaky_relu(self.affine0(x, y), 0.2)
+
+
+class ConcatFusion(nn.Module):
+    """Ablation (Sec. 4.3): fusion by concatenation, the classic alternative to modulation.
+
+    The condition is projected to ``C`` values (Linear), tiled over H x W and concatenated to the features;
+    a 1x1 convolution maps the ``2C`` channels back to ``C``; LeakyReLU(0.2). The text adds channels; it never
+    multiplies the features as an Affine's ``gamma`` does.
+    """
+
+    def __init__(self, cond_dim: int, in_ch: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, in_ch)
+        self.conv = nn.Conv2d(2 * in_ch, in_ch, 1)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        tiled = self.proj(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
+        return F.leaky_relu(self.conv(torch.cat([x, tiled], dim=1)), 0.2)
+
+
+# How the text enters the image features: DF-GAN's stacked Affines, and the two designs its ablation
+# compares them with (one Affine, concatenation). Everything else in NetG is the same for all three.
+FUSIONS: dict[str, type[nn.Module]] = {"dfblock": DFBlock, "affine": SingleAffineFusion, "concat": ConcatFusion}
+
+
 class GBlock(nn.Module):
     """Generator block (Sec. 3.2, Fig. 2): nearest x2 upsampling, then ``shortcut + c2(fuse2(c1(fuse1(x))))``.
 
-    The shortcut is a 1x1 convolution only when the channel count changes.
+    The shortcut is a 1x1 convolution only when the channel count changes. ``fusion`` picks the fusion
+    modules (:data:`FUSIONS`; DF-GAN's is ``"dfblock"``).
     """
 
-    def __init__(self, cond_dim: int, in_ch: int, out_ch: int, upsample: bool = True) -> None:
+    def __init__(self, cond_dim: int, in_ch: int, out_ch: int, upsample: bool = True, fusion: str = "dfblock") -> None:
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {fusion!r}; choose one of {sorted(FUSIONS)}")
         self.upsample = upsample
         self.learnable_sc = in_ch != out_ch
         self.c1 = nn.Conv2d(in_ch, out_ch, 3, 1, 1)
         self.c2 = nn.Conv2d(out_ch, out_ch, 3, 1, 1)
-        self.fuse1 = DFBlock(cond_dim, in_ch)
-        self.fuse2 = DFBlock(cond_dim, out_ch)
+        self.fuse1 = FUSIONS[fusion](cond_dim, in_ch)
+        self.fuse2 = FUSIONS[fusion](cond_dim, out_ch)
         if self.learnable_sc:
             self.c_sc = nn.Conv2d(in_ch, out_ch, 1, 1, 0)
 
@@ -168,20 +208,24 @@ class NetG(nn.Module):
     """DF-GAN generator (Sec. 3.2, Fig. 2): ``fc(z)`` at 4x4, then one ``GBlock`` per doubling up to ``imsize``.
 
     Every block sees the same condition ``cat([z, sentence])`` (noise first). Output in [-1, 1].
+    ``fusion``: ``"dfblock"`` (DF-GAN) or one of the ablation's designs (:data:`FUSIONS`).
     """
 
     def __init__(
-        self, ngf: int = 32, z_dim: int = 100, cond_dim: int = 256, imsize: int = 256, ch_size: int = 3
+        self, ngf: int = 32, z_dim: int = 100, cond_dim: int = 256, imsize: int = 256, ch_size: int = 3,
+        fusion: str = "dfblock",
     ) -> None:
         super().__init__()
-        self.ngf, self.z_dim, self.cond_dim, self.imsize = ngf, z_dim, cond_dim, imsize
+        self.ngf, self.z_dim, self.cond_dim, self.imsize, self.fusion = ngf, z_dim, cond_dim, imsize, fusion
         self.fc = nn.Linear(z_dim, ngf * 8 * 4 * 4)
         pairs = g_channel_pairs(ngf, imsize)
-        self.GBlocks = nn.ModuleList(GBlock(z_dim + cond_dim, i, o, upsample=True) for i, o in pairs)
+        self.GBlocks = nn.ModuleList(GBlock(z_dim + cond_dim, i, o, upsample=True, fusion=fusion) for i, o in pairs)
         self.to_rgb = nn.Sequential(nn.LeakyReLU(0.2), nn.Conv2d(pairs[-1][1], ch_size, 3, 1, 1), nn.Tanh())
 
     def affines(self) -> list[Affine]:
         """Every Affine in forward order: per block fuse1.affine0, fuse1.affine1, fuse2.affine0, fuse2.affine1."""
+        if self.fusion != "dfblock":
+            raise ValueError(f"affines() lists DF-Blocks' Affines; this NetG fuses by {self.fusion!r}")
         return [a for b in self.GBlocks for a in (b.fuse1.affine0, b.fuse1.affine1, b.fuse2.affine0, b.fuse2.affine1)]
 
     def condition(self, noise: Tensor, sentence: Tensor) -> Tensor:

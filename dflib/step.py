@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .losses import hinge_fake, hinge_real, ma_gp, roll_mismatch
+from .losses import hinge_d_loss, hinge_fake, hinge_g_loss, hinge_real, ma_gp, roll_mismatch, zero_centred_gp
 from .weights import unwrap
 
 __all__ = [
@@ -29,7 +29,9 @@ __all__ = [
     "Optimizers",
     "build_optimizers",
     "draw_noise",
+    "PENALTIES",
     "train_step",
+    "real_pair_grad_norms",
     "losses_to_floats",
     "NonFiniteLossError",
 ]
@@ -88,6 +90,9 @@ def draw_noise(netG: nn.Module, sent: Tensor, generator: torch.Generator | None 
     return torch.randn(sent.shape[0], z_dim, device=sent.device, dtype=sent.dtype, generator=generator)
 
 
+PENALTIES = ("magp", "zero_gp", "none")
+
+
 def train_step(
     nets: Nets | Sequence[nn.Module],
     opts: Optimizers | Sequence[torch.optim.Optimizer],
@@ -97,46 +102,76 @@ def train_step(
     k: float = 2.0,
     p: float = 6.0,
     generator: torch.Generator | None = None,
+    penalty: str = "magp",
+    mismatch: bool = True,
 ) -> dict[str, Tensor]:
     """One DF-GAN iteration: a D+C step on the hinge loss with MA-GP, then a G step against the new D.
 
-    ``noise`` defaults to plain N(0, 1) drawn with ``generator``. Returns detached 0-d tensors (no host
-    synchronisation): ``errD, errD_real, errD_fake, errD_mis, errD_magp, errG`` (see ``losses_to_floats``).
+    ``noise`` defaults to plain N(0, 1) drawn with ``generator``. The two switches are the paper's ablation
+    (Sec. 4.3); the defaults are DF-GAN as published:
+
+    * ``penalty``: ``"magp"`` = ``k E[||[grad_x D; grad_e D]||^p]`` (Eq. 2); ``"zero_gp"`` = the image gradient
+      only, ``k E[||grad_x D||^p]``; ``"none"`` = no penalty;
+    * ``mismatch``: ``L_D = real + (fake + mis) / 2`` (Eq. 1); ``False`` = ``real + fake`` (no mismatched pairs).
+
+    Returns detached 0-d tensors (no host synchronisation): ``errD, errD_real, errD_fake, errD_mis`` (with
+    mismatched pairs), ``errD_magp`` or ``errD_gp`` (the penalty, by its kind), ``errG``.
     """
+    if penalty not in PENALTIES:
+        raise ValueError(f"unknown penalty {penalty!r}; choose one of {PENALTIES}")
     netG, netD, netC = nets
     opt_g, opt_d = opts
-    # leaves that require grad: MA-GP differentiates D with respect to the image and the sentence
-    images = images.detach().requires_grad_()
-    sent = sent.detach().requires_grad_()
+    # leaves that require grad: the penalty differentiates D with respect to the image and the sentence
+    images = images.detach().requires_grad_(penalty != "none")
+    sent = sent.detach().requires_grad_(penalty == "magp")
     # real matched pairs, and mismatched pairs from the same NetD pass (features rolled by one)
     real_features = netD(images)
     pred_real = netC(real_features, sent)
-    pred_mis = netC(roll_mismatch(real_features), sent)
-    err_real = hinge_real(pred_real)  # E[relu(1 - D(x, e))]
-    err_mis = hinge_fake(pred_mis)  # E[relu(1 + D(x_mis, e))]
+    pred_mis = netC(roll_mismatch(real_features), sent) if mismatch else None
     # fakes from plain normal noise (no truncation in training); D sees them detached
     if noise is None:
         noise = draw_noise(netG, sent, generator)
     fake = netG(noise, sent)
-    err_fake = hinge_fake(netC(netD(fake.detach()), sent))  # E[relu(1 + D(G(z, e), e))]
-    err_magp = ma_gp(pred_real, images, sent, k=k, p=p)  # Eq. 2: k E[||[gx; ge]||^p]
-    err_d = err_real + (err_fake + err_mis) / 2.0 + err_magp  # Eq. 1 + Eq. 2, one backward
+    pred_fake = netC(netD(fake.detach()), sent)
+    # L_D = E[relu(1 - D(x, e))] + 1/2 E[relu(1 + D(G(z, e), e))] + 1/2 E[relu(1 + D(x_mis, e))]   (Eq. 1)
+    err_hinge = hinge_d_loss(pred_real, pred_fake, pred_mis)
+    if penalty == "magp":
+        err_gp = ma_gp(pred_real, images, sent, k=k, p=p)  # + k E[||[grad_x D; grad_e D]||^p]      (Eq. 2)
+    elif penalty == "zero_gp":
+        err_gp = zero_centred_gp(pred_real, images, k=k, p=p)  # + k E[||grad_x D||^p]  (no text gradient)
+    else:
+        err_gp = torch.zeros((), device=pred_real.device, dtype=pred_real.dtype)
+    err_d = err_hinge + err_gp  # one backward through D and C for all terms
     opt_d.zero_grad(set_to_none=True)
     err_d.backward()
     opt_d.step()
-    # generator step against the just-updated discriminator: L_G = -E[D(G(z, e), e)]
-    err_g = -netC(netD(fake), sent).mean()
+    # generator step against the just-updated discriminator: L_G = -E[D(G(z, e), e)]            (Eq. 1)
+    err_g = hinge_g_loss(netC(netD(fake), sent))
     opt_g.zero_grad(set_to_none=True)
     err_g.backward()
     opt_g.step()
-    return {
-        "errD": err_d.detach(),
-        "errD_real": err_real.detach(),
-        "errD_fake": err_fake.detach(),
-        "errD_mis": err_mis.detach(),
-        "errD_magp": err_magp.detach(),
-        "errG": err_g.detach(),
-    }
+    with torch.no_grad():  # the terms of L_D, for the logs
+        out = {"errD": err_d.detach(), "errD_real": hinge_real(pred_real), "errD_fake": hinge_fake(pred_fake)}
+        if pred_mis is not None:
+            out["errD_mis"] = hinge_fake(pred_mis)
+    if penalty != "none":
+        out["errD_magp" if penalty == "magp" else "errD_gp"] = err_gp.detach()
+    out["errG"] = err_g.detach()
+    return out
+
+
+def real_pair_grad_norms(netD: nn.Module, netC: nn.Module, images: Tensor, sent: Tensor) -> dict[str, Tensor]:
+    """Mean per-sample ``||grad_x D(x, e)||`` and ``||grad_e D(x, e)||`` at real matched pairs (detached).
+
+    What MA-GP (Eq. 2) pushes towards zero: how steeply D's logit changes along the image and along the
+    sentence where the real data lie. The image gradient is the one every zero-centred penalty flattens; the
+    text gradient only MA-GP does (Sec. 3.3.1). For logs and the ablation; not part of the step.
+    """
+    images = images.detach().requires_grad_()
+    sent = sent.detach().requires_grad_()
+    out = netC(netD(images), sent)
+    gx, ge = torch.autograd.grad(out.sum(), (images, sent))
+    return {"grad_image": gx.flatten(1).norm(dim=1).mean().detach(), "grad_text": ge.flatten(1).norm(dim=1).mean().detach()}
 
 
 def losses_to_floats(losses: Mapping[str, Tensor]) -> dict[str, float]:

@@ -30,8 +30,10 @@ LAYERS = [
     ("dflib.pretrained", 5.5),
     ("dflib.interrupts", 0),
     ("dflib.sample", 6),
+    ("dflib.export", 6),  # a shipped generator for a web page (ONNX + text tables)
     ("dflib.metrics", 6.5),
     ("dflib.train", 7),
+    ("dflib.ablation", 7.5),
     ("dflib.cli", 8),
     ("dflib.__main__", 8.5),
     ("dflib.teach", 9),

@@ -28,7 +28,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     from dflib.train import Trainer
 
     try:
-        tr = Trainer(tiny_cfg("device=cpu"), out_dir=out)
+        tr = Trainer(tiny_cfg("device=cpu", "fast=off"), out_dir=out)  # no speed wrappers: DDP wraps the plain nets
         assert tr.dist.world == world and tr.dist.rank == rank
         # the step runs DDP-wrapped networks; the plain ones (what is saved) share their parameters
         assert all(isinstance(n, torch.nn.parallel.DistributedDataParallel) for n in tr.step_nets)

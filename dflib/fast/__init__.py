@@ -6,15 +6,13 @@ computes the same function with the same parameters, or a property of the step f
 - ``options``: :class:`FastOptions`, :func:`resolve_fast`, which options are exact and which approximate
 - ``modules``: batched Affines, bf16 autocast, compiled fake-image passes (wrappers)
 - ``graphs``: :class:`GraphedStep`, the whole step as one CUDA graph
-- ``step``: :func:`build_step` and :func:`build_fast_step`
-- ``calibrate``: :func:`calibrate_cpu`, threads and exact options chosen by timing them (``fast=auto`` on a CPU)
+- ``step``: :func:`build_training`, the one builder of networks, optimisers and step
 """
 
 from .graphs import GraphedStep
 from .modules import Autocast, BatchedAffineG, FakePathCompiled, affine_layers, batched_affine_params, prepare_networks, wrap_networks
 from .options import APPROXIMATE_OPTIONS, EXACT_OPTIONS, OPTION_NAMES, FastOptions, cpu_has_native_bf16, resolve_fast
-from .step import StepFn, build_fast_step, build_step
-from .calibrate import Calibration, calibrate_cpu, pick_fastest
+from .step import Built, StepFn, build_fast_step, build_step, build_training
 
 __all__ = [
     "FastOptions",
@@ -34,7 +32,6 @@ __all__ = [
     "StepFn",
     "build_step",
     "build_fast_step",
-    "Calibration",
-    "calibrate_cpu",
-    "pick_fastest",
+    "build_training",
+    "Built",
 ]

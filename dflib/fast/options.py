@@ -50,10 +50,9 @@ class FastOptions:
         """What ``fast=on`` means: the exact options that help on this kind of device.
 
         GPUs: batched Affines, channels_last, fused Adam and cuDNN autotuning (the step is launch-bound
-        there). CPUs: batched Affines, channels_last and foreach Adam (together 1.31x the reference at one
-        thread on the 2-core build machine, ``results/cpu_speed.json``; alone each gains less or even
-        loses). ``compile`` and ``cuda_graphs`` cost a warm-up and stay opt-in; bf16 is approximate and
-        always opt-in. ``fast=auto`` on a CPU times these against the reference (:mod:`dflib.fast.calibrate`).
+        there). CPUs: batched Affines, channels_last and foreach Adam (measured against the reference by
+        ``bench/cpu_speed.py``, ``results/cpu_speed.json``). ``compile`` and ``cuda_graphs`` cost a warm-up and
+        stay opt-in; bf16 is approximate and always opt-in.
         """
         if torch.device(device).type == "cuda":
             return cls(batched_affine=True, channels_last=True, fused_adam=True, cudnn_benchmark=True)
@@ -85,8 +84,8 @@ class FastOptions:
 
 
 def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
-    """``TrainConfig.fast`` to options: ``off`` (reference), ``on`` (:meth:`FastOptions.for_device`),
-    ``auto`` (``on`` on a GPU, ``off`` on a CPU), or a comma list of :data:`OPTION_NAMES` that may start
+    """``TrainConfig.fast`` to options: ``off`` (reference), ``on`` or ``auto`` (:meth:`FastOptions.for_device`:
+    fixed options, the same on every run), or a comma list of :data:`OPTION_NAMES` that may start
     from ``on``: e.g. ``batched_affine,channels_last`` or ``on,bf16``."""
     if isinstance(mode, bool):  # YAML reads `--set fast=on` as True
         mode = "on" if mode else "off"
@@ -94,7 +93,7 @@ def resolve_fast(mode: str | bool, device: str | torch.device) -> FastOptions:
     if mode == "off":
         return FastOptions()
     if mode == "auto":
-        return FastOptions.for_device(device) if torch.device(device).type == "cuda" else FastOptions()
+        mode = "on"
     opts, defaults = FastOptions(), FastOptions.for_device(device)
     for name in filter(None, (n.strip() for n in mode.split(","))):
         if name == "on":  # switch on what the device defaults switch on, keep what the list set before

@@ -48,6 +48,7 @@ from .fid import (
 )
 from .official import OfficialInception, TorchvisionInceptionPool, load_official_inception, official_preprocess
 from .retrieval import r_precision
+from .run_metrics import evaluate_run
 
 __all__ = [
     "ATTRIBUTES",
@@ -86,4 +87,5 @@ __all__ = [
     "load_official_inception",
     "official_preprocess",
     "r_precision",
+    "evaluate_run",
 ]

@@ -11,6 +11,7 @@ Introduced in ``notebooks/05_df_block_fusion.ipynb``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,16 +19,12 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
-from dflib.data import collate
-from dflib.data.order import ResumableBatches
-from dflib.models import Affine, DFBlock, GBlock, NetC, NetD, NetG, count_parameters
-from dflib.step import Nets, build_optimizers, losses_to_floats, train_step
-from dflib.text import SentenceCache
+from dflib.config import TrainConfig
+from dflib.models import FUSIONS, ConcatFusion, NetG, SingleAffineFusion, count_parameters
+from dflib.train import Trainer
 
 from .plots import COLORS
 
@@ -47,57 +44,17 @@ __all__ = [
 FUSION_KINDS = ("concat", "affine", "dfblock")
 
 
-class ConcatFusion(nn.Module):
-    """Fusion by concatenation: project the condition to ``C`` values (Linear), tile them over H x W,
-    concatenate them to the features, 1x1 conv back to ``C`` channels, LeakyReLU(0.2). The classic
-    alternative to modulation: the text adds channels, it never multiplies the features."""
-
-    def __init__(self, cond_dim: int, channels: int) -> None:
-        super().__init__()
-        self.proj = nn.Linear(cond_dim, channels)
-        self.conv = nn.Conv2d(2 * channels, channels, 1)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        tiled = self.proj(y)[:, :, None, None].expand(-1, -1, x.shape[2], x.shape[3])
-        return F.leaky_relu(self.conv(torch.cat([x, tiled], dim=1)), 0.2)
-
-
-class SingleAffineFusion(nn.Module):
-    """One Affine followed by LeakyReLU(0.2): half of a :class:`~dflib.models.DFBlock` (no stacking)."""
-
-    def __init__(self, cond_dim: int, channels: int) -> None:
-        super().__init__()
-        self.affine0 = Affine(cond_dim, channels)
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:
-        return F.leaky_relu(self.affine0(x, y), 0.2)
-
-
-_FUSION_MODULES: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "affine": SingleAffineFusion, "dfblock": DFBlock}
+_FUSION_MODULES: dict[str, type[nn.Module]] = FUSIONS
+FUSION_KINDS = tuple(FUSIONS)
 
 
 def build_fusion_generator(kind: str, ngf: int = 32, z_dim: int = 100, cond_dim: int = 256, imsize: int = 256,
                            ch_size: int = 3) -> NetG:
-    """A :class:`~dflib.models.NetG` whose ``fuse1`` / ``fuse2`` modules are ``kind``:
-
-    * ``"dfblock"``: the DF-GAN generator itself (two stacked Affines per fusion block),
-    * ``"affine"``: one Affine per fusion block (:class:`SingleAffineFusion`),
-    * ``"concat"``: concatenation + 1x1 conv (:class:`ConcatFusion`).
-
-    Everything else (fc, convolutions, shortcuts, to_rgb) is identical, so the variants differ only in how
-    the text enters the image features.
-    """
-    if kind not in _FUSION_MODULES:
+    """``NetG(..., fusion=kind)``: DF-GAN's generator with its fusion modules ``kind`` (``"dfblock"``: two
+    stacked Affines; ``"affine"``: one Affine; ``"concat"``: concatenation + 1x1 conv), everything else equal."""
+    if kind not in FUSIONS:
         raise ValueError(f"unknown fusion kind {kind!r}; choose one of {FUSION_KINDS}")
-    net = NetG(ngf, z_dim, cond_dim, imsize, ch_size)
-    if kind == "dfblock":
-        return net
-    make = _FUSION_MODULES[kind]
-    for block in net.GBlocks:
-        assert isinstance(block, GBlock)
-        block.fuse1 = make(z_dim + cond_dim, block.c1.in_channels)
-        block.fuse2 = make(z_dim + cond_dim, block.c1.out_channels)
-    return net
+    return NetG(ngf, z_dim, cond_dim, imsize, ch_size, fusion=kind)
 
 
 def fusion_kind(net: nn.Module) -> str:
@@ -146,33 +103,24 @@ class FusionRun:
 def train_fusion_variant(kind: str, dataset, encoder: nn.Module, model, steps: int, batch_size: int = 16,
                          lr_g: float = 1e-4, lr_d: float = 4e-4, seed: int = 0, device: str | torch.device = "cpu",
                          progress: bool = True) -> FusionRun:
-    """Train the generator variant ``kind`` (see :func:`build_fusion_generator`) with DF-GAN's own step
-    (:func:`dflib.step.train_step`: hinge loss with mismatched pairs, paper Eq. 1, plus MA-GP, Eq. 2) against
-    a fresh NetD/NetC.
+    """Train the generator variant ``kind`` with DF-GAN's own step through the one training path
+    (:class:`dflib.train.Trainer` with ``model.fusion=kind``: hinge loss with mismatched pairs, Eq. 1, plus
+    MA-GP, Eq. 2), logging every step, in a temporary folder. ``model`` is a
+    :class:`~dflib.config.ModelConfig` (its ``cond_dim`` must equal ``encoder.dim``); data order, noise and
+    initial weights depend only on ``seed``. Sentence vectors are cached per caption."""
+    import tempfile
 
-    ``model`` is a :class:`~dflib.config.ModelConfig` (its ``cond_dim`` must equal ``encoder.dim``). The
-    data order, noise and initial D/C weights depend only on ``seed``, so variants see the same batches.
-    Sentence vectors are cached per caption (the encoder must be frozen and deterministic)."""
     if int(encoder.dim) != int(model.cond_dim):
         raise ValueError(f"encoder gives {encoder.dim}-d sentences but model.cond_dim = {model.cond_dim}")
-
-    device = torch.device(device)
-    torch.manual_seed(seed)
-    netD, netC = NetD(model.ndf, model.imsize, model.ch_size), NetC(model.ndf, model.cond_dim)
-    torch.manual_seed(seed + 1)
-    netG = build_fusion_generator(kind, model.ngf, model.z_dim, model.cond_dim, model.imsize, model.ch_size)
-    nets = Nets(netG.to(device), netD.to(device), netC.to(device))
-    opts = build_optimizers(nets, lr_g, lr_d)
-    cache = SentenceCache(encoder)
-    batches = iter(ResumableBatches(dataset, batch_size, collate, seed=seed))
-    gen = torch.Generator(device=device).manual_seed(seed)
-    history: list[dict[str, float]] = []
+    cfg = TrainConfig(preset=f"fusion-{kind}", model=dataclasses.replace(model, fusion=kind), batch_size=batch_size,
+                      lr_g=lr_g, lr_d=lr_d, seed=seed, fast="off", text_cache=True, log_every=1, sample_every=0,
+                      save_every=0, tensorboard=False, progress=progress, max_steps=steps)
     t0 = time.time()
-    for step in tqdm(range(1, steps + 1), desc=f"train {kind}", disable=not progress, leave=False):
-        batch = next(batches)
-        losses = train_step(nets, opts, batch["image"].to(device), cache(batch).to(device), generator=gen)
-        history.append({"step": step, **losses_to_floats(losses)})
-    return FusionRun(kind, netG.eval(), history, time.time() - t0, count_parameters(netG))
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, dataset=dataset, encoder=encoder, out_dir=tmp, device=device)
+        trainer.run()
+    netG = trainer.nets.netG
+    return FusionRun(kind, netG.eval(), trainer.history, time.time() - t0, count_parameters(netG))
 
 
 def plot_fusion_losses(runs: Sequence[FusionRun], keys: Sequence[str] = ("errD", "errG"), smooth: int = 10) -> Figure:

@@ -3,11 +3,9 @@ AttnGAN (Xu et al. 2018, Sec. 3.2) and a small CNN for 32-64 px data (this proje
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 

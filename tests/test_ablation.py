@@ -1,5 +1,6 @@
-"""dflib.teach.ablation: the switchable step equals dflib.step.train_step when published, and each switch
-changes what it should (checked on the D gradient that reaches the optimiser); summary and figure."""
+"""The ablation's variants are switches of the one step (dflib.step.train_step: penalty, mismatch) and of the
+one NetG (model.fusion): each switch changes what it should (checked on the D gradient that reaches the
+optimiser); the variants train through the Trainer (dflib.ablation); summary, statistics and figure."""
 
 from __future__ import annotations
 
@@ -13,18 +14,10 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from dflib.config import ModelConfig, build_models
+from dflib.ablation import VARIANTS, flatten_metrics, plot_ablation, run_variant, summarise, variant_config, welch
+from dflib.config import ModelConfig, apply_overrides, build_models, get_preset
 from dflib.losses import hinge_fake, hinge_real, ma_gp, roll_mismatch, zero_centred_gp
 from dflib.step import Nets, Optimizers, build_optimizers, train_step
-from dflib.teach.ablation import (
-    VARIANTS,
-    ablation_step,
-    build_variant_nets,
-    flatten_metrics,
-    plot_ablation,
-    summarise_runs,
-)
-from dflib.teach.fusion import fusion_kind
 
 MODEL = ModelConfig(imsize=32, ngf=8, ndf=8, z_dim=16, cond_dim=24)
 
@@ -54,7 +47,7 @@ def _d_params(nets):
 def _recorded_d_grad(nets, x, s, z, **switches):
     nets = copy.deepcopy(nets)
     opts = Optimizers(RecordingSGD(nets.netG.parameters(), lr=0.0), RecordingSGD(_d_params(nets), lr=0.0))
-    losses = ablation_step(nets, opts, x, s, noise=z, **switches)
+    losses = train_step(nets, opts, x, s, noise=z, **switches)
     return opts.optimizer_D.recorded, losses
 
 
@@ -88,16 +81,17 @@ def _assert_same_grads(a, b, exact=False):
             torch.testing.assert_close(ga, gb, rtol=1e-5, atol=1e-7)
 
 
-def test_published_variant_equals_train_step_exactly():
+def test_the_defaults_are_the_published_step():
     nets, x, s, z = _setup()
     nets2 = copy.deepcopy(nets)
     ref = train_step(nets, build_optimizers(nets), x, s, noise=z)
-    got = ablation_step(nets2, build_optimizers(nets2), x, s, noise=z)  # defaults: magp, mismatch on
+    got = train_step(nets2, build_optimizers(nets2), x, s, noise=z, penalty="magp", mismatch=True)
+    assert set(ref) == {"errD", "errD_real", "errD_fake", "errD_mis", "errD_magp", "errG"}
     for key, value in ref.items():
         assert torch.equal(value, got[key]), key
-    for n1, n2 in zip(nets, nets2):
-        for p1, p2 in zip(n1.parameters(), n2.parameters()):
-            assert torch.equal(p1, p2)
+    # L_D is the named hinge loss plus MA-GP: real + (fake + mis) / 2 + magp (Eq. 1-2)
+    want = ref["errD_real"] + (ref["errD_fake"] + ref["errD_mis"]) / 2 + ref["errD_magp"]
+    assert torch.allclose(ref["errD"], want, rtol=0, atol=1e-6)
 
 
 def test_published_gradient_is_hinge_plus_magp():
@@ -109,7 +103,8 @@ def test_published_gradient_is_hinge_plus_magp():
 def test_no_penalty_gradient_is_the_hinge_terms_alone():
     nets, x, s, z = _setup(2)
     got, losses = _recorded_d_grad(nets, x, s, z, penalty="none")
-    assert float(losses["errD_gp"]) == 0.0 and "errD_magp" not in losses
+    assert "errD_gp" not in losses and "errD_magp" not in losses
+    assert torch.allclose(losses["errD"], losses["errD_real"] + (losses["errD_fake"] + losses["errD_mis"]) / 2)
     _assert_same_grads(got, _manual_d_grad(nets, x, s, z, penalty="none"))
     # and it differs from the published gradient (MA-GP contributes)
     published, _ = _recorded_d_grad(nets, x, s, z)
@@ -138,23 +133,57 @@ def test_without_mismatch_no_mismatched_term_and_no_extra_netC_pass():
         net2 = copy.deepcopy(nets)
         calls["n"] = 0
         net2.netC.register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
-        ablation_step(net2, build_optimizers(net2), x, s, noise=z, mismatch=mismatch)
+        train_step(net2, build_optimizers(net2), x, s, noise=z, mismatch=mismatch)
         assert calls["n"] == expected
 
 
 def test_unknown_penalty_is_refused():
     nets, x, s, z = _setup()
     with pytest.raises(ValueError, match="penalty"):
-        ablation_step(nets, build_optimizers(nets), x, s, noise=z, penalty="r1")
+        train_step(nets, build_optimizers(nets), x, s, noise=z, penalty="r1")
 
 
-def test_variant_nets_share_the_discriminator_and_swap_fusion():
-    base = build_variant_nets(VARIANTS["dfgan"], MODEL, seed=5)
-    for name, kind in (("dfgan", "dfblock"), ("concat", "concat"), ("affine", "affine")):
-        g, d, c = build_variant_nets(VARIANTS[name], MODEL, seed=5)
-        assert fusion_kind(g) == kind
-        assert all(torch.equal(p, q) for p, q in zip(d.parameters(), base[1].parameters()))
-        assert all(torch.equal(p, q) for p, q in zip(c.parameters(), base[2].parameters()))
+@pytest.mark.parametrize("fusion, module", [("dfblock", "DFBlock"), ("affine", "SingleAffineFusion"),
+                                            ("concat", "ConcatFusion")])
+def test_fusion_is_an_option_of_the_one_netg(fusion, module):
+    torch.manual_seed(5)
+    _, d0, c0 = build_models(MODEL)
+    torch.manual_seed(5)
+    g, d, c = build_models(ModelConfig(**{**MODEL.to_dict(), "fusion": fusion}))
+    assert all(type(b.fuse1).__name__ == module and type(b.fuse2).__name__ == module for b in g.GBlocks)
+    # the discriminator does not depend on the generator's fusion: same seed, same D and C
+    assert all(torch.equal(p, q) for p, q in zip(d.parameters(), d0.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(c.parameters(), c0.parameters()))
+    out = g(torch.randn(2, MODEL.z_dim), torch.randn(2, MODEL.cond_dim))
+    assert out.shape == (2, 3, 32, 32)
+
+
+def test_every_variant_is_a_config_of_the_one_trainer(tmp_path):
+    base = apply_overrides(get_preset("shapes-32-cpu"), [
+        "model.ngf=8", "model.ndf=8", "model.z_dim=8", "model.cond_dim=24", "batch_size=4", "save_every=0",
+        "sample_every=0", "log_every=2", "data.options.length=20", "progress=false", "fast=off"])
+    cfg = variant_config(base, VARIANTS["concat"], seed=3, steps=4)
+    assert (cfg.model.fusion, cfg.seed, cfg.max_steps, cfg.time_limit_min) == ("concat", 3, 4, 0.0)
+    assert variant_config(base, VARIANTS["zero_gp"], 0, 4).penalty == "zero_gp"
+    assert variant_config(base, VARIANTS["no_mismatch"], 0, 4).mismatch is False
+    rec = run_variant(base, VARIANTS["no_gp"], seed=1, steps=4, out_dir=tmp_path / "run", n_eval=16)
+    assert rec["steps"] == 4 and rec["variant"] == "no_gp" and not rec["resumed"]
+    # D's gradient norms at real pairs are logged on every log step
+    assert [h["step"] for h in rec["history"]] == [2, 4]
+    assert all(h["grad_text"] > 0 and h["grad_image"] > 0 and "errD_magp" not in h for h in rec["history"])
+    assert 0 <= rec["metrics"]["acc_color"] <= 1 and rec["chance"]["color"] == pytest.approx(1 / 8)
+    # run again with more steps: it continues from the saved checkpoint
+    rec2 = run_variant(base, VARIANTS["no_gp"], seed=1, steps=6, out_dir=tmp_path / "run", n_eval=16)
+    assert rec2["resumed"] and rec2["steps"] == 6 and [h["step"] for h in rec2["history"]] == [6]
+
+
+def test_welch_matches_the_closed_form():
+    a, b = [1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0]
+    va, vb = 1.0, 20.0 / 3.0  # sample variances
+    t = (2.0 - 5.0) / (va / 3 + vb / 4) ** 0.5
+    res = welch(a, b)
+    assert res["diff"] == pytest.approx(-3.0) and res["t"] == pytest.approx(t)
+    assert 0.05 < res["p"] < 0.2
 
 
 def test_summary_flatten_and_figure(tmp_path):
@@ -165,10 +194,15 @@ def test_summary_flatten_and_figure(tmp_path):
                                               "diversity_mean": 0.2, "diversity_pixels": 0.3}})
         runs.append({"variant": "dfgan", "seed": seed, "train_seconds": 10.0, "metrics": metrics})
     assert "acc_shape" not in runs[0]["metrics"]
-    summary = summarise_runs(runs)
+    runs.append({"variant": "no_gp", "seed": 0, "train_seconds": 9.0, "metrics": {"acc_color": 0.4}})
+    runs.append({"variant": "no_gp", "seed": 1, "train_seconds": 9.0, "metrics": {"acc_color": 0.2}})
+    summary = summarise(runs)
     assert summary["dfgan"]["acc_color"]["mean"] == pytest.approx(0.6)
     assert summary["dfgan"]["acc_color"]["std"] == pytest.approx(0.1414213, rel=1e-5)
     assert summary["dfgan"]["acc_color"]["n"] == 2
+    # 95% t-interval with 1 degree of freedom: mean +- 12.706 * std / sqrt(2)
+    assert summary["dfgan"]["acc_color"]["ci_high"] == pytest.approx(0.6 + 12.7062 * 0.1414213 / 2**0.5, rel=1e-4)
+    assert summary["no_gp"]["acc_color"]["vs_dfgan_diff"] == pytest.approx(-0.3)
     path = tmp_path / "a.json"
     path.write_text(json.dumps({"steps": 3, "seeds": [0, 1], "variant_order": ["dfgan"],
                                 "variants": [VARIANTS["dfgan"].to_dict()], "summary": summary}))

@@ -1,0 +1,200 @@
+"""The paper's ablation (DF-GAN, CVPR 2022 = arXiv 2008.05865v4, Sec. 4.3) re-run on the bundled shapes.
+
+Every variant is a setting of the one training path (:class:`dflib.train.Trainer` and
+:func:`dflib.step.train_step`), not a second step or loop:
+
+* ``dfgan``        DF-GAN as published: hinge loss with mismatched pairs (Eq. 1), MA-GP k=2 p=6 (Eq. 2),
+                   stacked DF-Blocks (Sec. 3.4);
+* ``no_gp``        no gradient penalty (``penalty=none``);
+* ``zero_gp``      an image-only zero-centred penalty instead of MA-GP (``penalty=zero_gp``);
+* ``no_mismatch``  no mismatched-pair term, ``L_D = real + fake`` (``mismatch=false``);
+* ``affine``       one Affine instead of each DF-Block (``model.fusion=affine``);
+* ``concat``       concatenation + 1x1 conv instead of each DF-Block (``model.fusion=concat``).
+
+:func:`run_variant` trains one (variant, seed) to a fixed step count, resumable, and scores it;
+:func:`summarise` gives mean, std, a 95% confidence interval and Welch's t-test against DF-GAN;
+``bench/ablation.py`` runs the grid and writes ``results/ablation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .checkpoint import latest_checkpoint
+from .config import TrainConfig, apply_overrides
+from .metrics.shapes_eval import evaluate_shapes_generator
+from .train import Trainer
+
+__all__ = ["Variant", "VARIANTS", "variant_config", "run_variant", "flatten_metrics", "summarise", "welch",
+           "load_ablation", "plot_ablation", "PLOT_METRICS"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the ablation: its name, a label for tables, and the settings it changes."""
+
+    name: str
+    label: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "overrides": dict(self.overrides)}
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (
+    Variant("dfgan", "(a) DF-GAN as published"),
+    Variant("no_gp", "(b) no penalty", {"penalty": "none"}),
+    Variant("zero_gp", "(c) image-only 0-GP", {"penalty": "zero_gp"}),
+    Variant("no_mismatch", "(d) no mismatched pairs", {"mismatch": False}),
+    Variant("affine", "(e) one Affine per block", {"model.fusion": "affine"}),
+    Variant("concat", "(f) concatenation fusion", {"model.fusion": "concat"}),
+)}
+
+
+def variant_config(base: TrainConfig, variant: Variant, seed: int, steps: int) -> TrainConfig:
+    """``base`` with the variant's settings, the seed, a fixed step count (no time limit) and the logging
+    the ablation reads: D's gradient norms at real pairs on every log step."""
+    return apply_overrides(base, {**variant.overrides, "seed": seed, "max_steps": steps, "time_limit_min": 0.0,
+                                  "log_grad_norms": True, "tensorboard": False, "eval_samples": 0,
+                                  "eval_fid": 0, "preset": f"ablation-{variant.name}"})
+
+
+def run_variant(base: TrainConfig, variant: Variant, seed: int, steps: int, out_dir: str | Path,
+                n_eval: int = 512, progress: bool = False) -> dict[str, Any]:
+    """Train ``variant`` with ``seed`` for ``steps`` steps in ``out_dir`` (continuing from its newest
+    checkpoint if there is one), then score it with :func:`evaluate_shapes_generator` on ``n_eval`` test
+    images with evaluation seed 0 for every run (the same items and the same classifier recipe).
+    Returns a JSON-ready record: variant, seed, steps, train seconds, metrics and the logged history."""
+    cfg = apply_overrides(variant_config(base, variant, seed, steps), {"progress": progress})
+    out_dir = Path(out_dir)
+    resume = latest_checkpoint(out_dir) if out_dir.is_dir() else None
+    trainer = Trainer(cfg, out_dir=out_dir, resume=resume)
+    summary = trainer.run()
+    encode = trainer.cache if trainer.cache is not None else trainer.encoder
+    metrics = evaluate_shapes_generator(trainer.generator(), encode, cfg.data.options, n=n_eval,
+                                        device=trainer.device, seed=0, truncation=cfg.truncation,
+                                        imsize=cfg.model.imsize)
+    trainer.close()
+    return {"variant": variant.name, "seed": seed, "steps": summary["steps"], "train_seconds": summary["seconds"],
+            "resumed": resume is not None, "metrics": flatten_metrics({"shapes": metrics}), "chance": metrics["chance"],
+            "history": trainer.history}
+
+
+def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The numbers of a ``metrics.json`` as one flat dict: ``acc_<attr>``, ``real_acc_<attr>``,
+    ``div_<attr>``, ``diversity_mean``, ``diversity_pixels``, ``fid``, ``fid_floor`` (those present)."""
+    s = metrics.get("shapes", {})
+    flat: dict[str, float] = {}
+    for key, prefix in (("accuracy", "acc_"), ("real_accuracy", "real_acc_"), ("diversity", "div_")):
+        for attr, v in (s.get(key) or {}).items():
+            if v is not None:
+                flat[prefix + attr] = float(v)
+    for key in ("diversity_mean", "diversity_pixels"):
+        if s.get(key) is not None:
+            flat[key] = float(s[key])
+    for key in ("fid", "fid_floor"):
+        if key in (metrics.get("fid") or {}):
+            flat[key] = float(metrics["fid"][key])
+    return flat
+
+
+def _t_quantile(df: float, q: float = 0.975) -> float:
+    """Student's t quantile (scipy)."""
+    from scipy.stats import t
+
+    return float(t.ppf(q, df))
+
+
+def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """Welch's two-sample t-test of mean(a) - mean(b): the difference, t, degrees of freedom, two-sided p."""
+    from scipy.stats import ttest_ind
+
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"diff": diff, "t": math.nan, "p": math.nan}
+    res = ttest_ind(a, b, equal_var=False)
+    return {"diff": diff, "t": float(res.statistic), "p": float(res.pvalue)}
+
+
+def summarise(runs: Sequence[Mapping[str, Any]], reference: str = "dfgan") -> dict[str, dict[str, dict[str, float]]]:
+    """Per variant and metric over seeds: ``mean``, ``std`` (ddof=1), ``n``, the 95% t-interval of the
+    mean (``ci_low``, ``ci_high``) and, against ``reference``, Welch's test (``diff``, ``t``, ``p``)."""
+    by: dict[str, dict[str, list[float]]] = {}
+    for r in runs:
+        row = {**r["metrics"], "train_seconds": r["train_seconds"]}
+        for k, v in row.items():
+            by.setdefault(r["variant"], {}).setdefault(k, []).append(float(v))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for name, metrics in by.items():
+        out[name] = {}
+        for k, vals in metrics.items():
+            a = np.asarray(vals, float)
+            std = float(a.std(ddof=1)) if len(a) > 1 else 0.0
+            half = _t_quantile(len(a) - 1) * std / math.sqrt(len(a)) if len(a) > 1 else math.nan
+            entry = {"mean": float(a.mean()), "std": std, "n": int(len(a)),
+                     "ci_low": float(a.mean() - half), "ci_high": float(a.mean() + half)}
+            if name != reference and k in by.get(reference, {}):
+                entry.update({f"vs_{reference}_{key}": v for key, v in welch(vals, by[reference][k]).items()})
+            out[name][k] = entry
+    return out
+
+
+def load_ablation(path: str | Path = "results/ablation.json") -> dict[str, Any]:
+    """The committed ablation results (``bench/ablation.py`` writes them)."""
+    return json.loads(Path(path).read_text())
+
+
+PLOT_METRICS = ("acc_color", "acc_shape", "acc_size", "acc_position", "diversity_mean")
+
+
+def plot_ablation(data: Mapping[str, Any] | str | Path = "results/ablation.json",
+                  metrics: Sequence[str] | None = None, path: str | Path | None = None):
+    """Grouped bars (mean over seeds, error bars = 95% interval), one group per metric, one bar per
+    variant; dotted: the classifier on real images (accuracy ceiling); dashed: chance."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(data, Mapping):
+        data = load_ablation(data)
+    summary = data["summary"]
+    names = [n for n in data.get("variant_order", list(summary)) if n in summary]
+    metrics = [m for m in (metrics or PLOT_METRICS) if any(m in summary[n] for n in names)]
+    labels = {v["name"]: v["label"] for v in data.get("variants", [])}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 * len(metrics) + 2.5), 3.4))
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(metrics))
+    for i, name in enumerate(names):
+        s = [summary[name].get(m, {}) for m in metrics]
+        mean = [e.get("mean", np.nan) for e in s]
+        err = [0.0 if not math.isfinite(e.get("ci_high", math.nan)) else e["ci_high"] - e["mean"] for e in s]
+        ax.bar(x - 0.4 + width * (i + 0.5), mean, width, yerr=err, capsize=2, label=labels.get(name, name))
+    chance = data.get("chance") or {}
+    for j, m in enumerate(metrics):
+        if m.startswith("acc_"):
+            ceil = [summary[n].get("real_" + m, {}).get("mean") for n in names]
+            ceil = [c for c in ceil if c is not None]
+            if ceil:
+                ax.hlines(float(np.mean(ceil)), j - 0.45, j + 0.45, colors="k", linestyles=":",
+                          label="real images (classifier ceiling)" if j == 0 else None)
+            if m[4:] in chance:
+                ax.hlines(float(chance[m[4:]]), j - 0.45, j + 0.45, colors="grey", linestyles="--",
+                          label="chance" if j == 0 else None)
+    ax.set_xticks(x, [m.replace("acc_", "accuracy: ").replace("diversity_mean", "diversity") for m in metrics], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score (mean, 95% interval)")
+    ax.set_xlabel("metric")
+    n_seeds = max((summary[n][metrics[0]]["n"] for n in names), default=0) if metrics else 0
+    ax.set_title(f"DF-GAN ablation on bundled shapes ({data.get('steps')} steps, up to {n_seeds} seeds per variant)",
+                 fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    return fig
