@@ -10,7 +10,8 @@ The package is layered; every module imports only from the layers above it in th
     step, distributed                one training iteration; several GPUs
     fast/, checkpoint                speed wrappers around the step; checkpoint files
     train, sample, metrics/          the Trainer; sampling; FID, attributes, diversity
-    cli/                             python -m dflib train | sample | evaluate | pretrain
+    export                           a shipped generator as ONNX + JSON for a web page
+    cli/                             python -m dflib train | sample | evaluate | pretrain | export
     teach/                           helpers of the notebooks only (never imported by the core)
 
 The names below are the small public API the notebooks use; everything else is imported from its module.

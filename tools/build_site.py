@@ -8,16 +8,27 @@ configuration is ``book/conf.py``) from their committed outputs: nothing is exec
    the index read from each notebook's title (first ``#`` heading) and goal (the paragraph under ``## Goal``);
    a markdown link to a repository file that is no page of the site (``../dflib/models.py``) is pointed at
    that file on GitHub;
+   the page ``demo.md`` (the shipped generator in the browser) and the index's picture are staged too, and
+   cells tagged ``solution`` are rendered collapsed behind a "Show solution" button (:func:`hide_solutions`;
+   the notebook files are not changed);
 2. runs ``sphinx-build -b html -c book`` on it into the output folder (``site/``);
-3. checks the result (:func:`check_site`: every internal link, anchor and image resolves, nothing loads
-   from another host, MathJax is bundled) and exits non-zero on a problem.
+3. adds what the demo page runs (:func:`build_demo_assets`): every shipped generator exported by
+   ``python -m dflib export NAME --onnx`` into ``_static/demo/models/NAME/``, and ONNX Runtime Web's
+   WebAssembly build from its npm package (``book/npm/``: pinned version and lock file, installed with
+   ``npm ci`` into ``outputs/site-npm/`` once) into ``_static/ort/`` with its licence. This needs npm and
+   dflib's own packages (PyTorch, onnx); ``--no-demo`` builds without it (the demo page then says so);
+4. checks the result (:func:`check_site`: every internal link, anchor, image and local script resolves,
+   nothing loads from another host, MathJax is bundled, the demo's files are there) and exits non-zero on a
+   problem.
 
-Usage: ``python tools/build_site.py [--notebooks notebooks] [--out site]``.
+Usage: ``python tools/build_site.py [--notebooks notebooks] [--out site] [--no-demo]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import json
 import re
 import shutil
@@ -37,6 +48,24 @@ BOOK = ROOT / "book"
 NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 MARKER = re.compile(r"^<!-- curriculum:.*-->$", re.M)
 MATHJAX = "_static/mathjax/tex-chtml.js"
+DEMO_PAGE = BOOK / "demo.md"
+FRONT_FIGURE = ROOT / "notebooks" / "figures" / "prompt-rows.png"  # the README's figure, from notebook 09
+NPM_PROJECT = BOOK / "npm"  # package.json + package-lock.json: onnxruntime-web, pinned
+NPM_CACHE = ROOT / "outputs" / "site-npm"  # where `npm ci` installs it (git-ignored, reused while the lock holds)
+ORT_PACKAGE = "onnxruntime-web"
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+SHIPPED = ROOT / "dflib" / "pretrained_models"
+DEMO_FIRST = "shapes-32"  # the model the demo page opens with (its text describes it)
+SOLUTION_TAG = "solution"
+NO_DEMO_PAGE = """---
+orphan: true
+---
+
+# Try the generator in your browser
+
+This copy of the site was built without the in-browser demo (`tools/build_site.py --no-demo`). Build the site with
+`make site` (it needs npm and dflib's packages) to run the shipped generator in the page.
+"""
 
 
 @dataclass(frozen=True)
@@ -132,9 +161,31 @@ def link_outside_pages(text: str, where: str, pages: set[str], repo_url: str, br
     return _LINK.sub(fix, text)
 
 
-def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "docs") -> list[NotebookInfo]:
-    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum), notebooks/NN_*.ipynb and
-    docs/*.md (the reference pages)."""
+def hide_solutions(nb: dict) -> int:
+    """Render the cells tagged ``solution`` collapsed (MyST-NB's ``hide-cell`` tag, its button labelled "Show
+    solution"): the exercise stays visible, its answer opens on a click. Returns how many cells it marked."""
+    marked = 0
+    for cell in nb.get("cells", []):
+        meta = cell.setdefault("metadata", {})
+        tags = meta.get("tags") or []
+        if SOLUTION_TAG not in tags:
+            continue
+        if cell.get("cell_type") == "code":
+            meta["tags"] = [*tags, "hide-cell"] if "hide-cell" not in tags else tags
+            meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution", code_prompt_hide="Hide solution")
+        else:  # a markdown answer: a closed dropdown
+            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            cell["source"] = (f'<details class="dfgan-solution">\n<summary>Show solution</summary>\n\n'
+                              f"{src}\n\n</details>")
+        marked += 1
+    return marked
+
+
+def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "docs",
+          demo: bool = True) -> list[NotebookInfo]:
+    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum), notebooks/NN_*.ipynb (their
+    solution cells collapsed), docs/*.md (the reference pages), demo.md (a short note instead if not
+    ``demo``) and the index's picture."""
     infos = [notebook_info(p) for p in find_notebooks(notebooks)]
     doc_pages = sorted(Path(docs).glob("*.md")) if docs and Path(docs).is_dir() else []
     pages = {f"notebooks/{i.path.name}" for i in infos} | {f"docs/{d.name}" for d in doc_pages}
@@ -145,6 +196,10 @@ def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "d
         raise ValueError("book/index.md lost its '<!-- curriculum: ... -->' line")
     index = MARKER.sub(lambda _: curriculum_table(infos), index)
     (dest / "index.md").write_text(link_outside_pages(index, "index.md", pages, repo_url, branch), encoding="utf-8")
+    page = DEMO_PAGE.read_text(encoding="utf-8") if demo else NO_DEMO_PAGE
+    (dest / "demo.md").write_text(link_outside_pages(page, "demo.md", pages, repo_url, branch), encoding="utf-8")
+    (dest / "figures").mkdir(exist_ok=True)
+    shutil.copyfile(FRONT_FIGURE, dest / "figures" / FRONT_FIGURE.name)
     for info in infos:
         where = f"notebooks/{info.path.name}"
         nb = json.loads(info.path.read_text(encoding="utf-8"))
@@ -152,6 +207,7 @@ def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "d
             if cell.get("cell_type") == "markdown":
                 src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
                 cell["source"] = link_outside_pages(src, where, pages, repo_url, branch)
+        hide_solutions(nb)
         (dest / where).write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
     if doc_pages:
         (dest / "docs").mkdir(exist_ok=True)
@@ -162,13 +218,13 @@ def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "d
 
 
 def build_site(notebooks: Path | str = ROOT / "notebooks", out: Path | str = ROOT / "site",
-               quiet: bool = True, docs: Path | str | None = ROOT / "docs") -> Path:
+               quiet: bool = True, docs: Path | str | None = ROOT / "docs", demo: bool = True) -> Path:
     """Build the site into ``out`` (replaced); returns the path of its ``index.html``. ``docs=None`` leaves
-    the reference pages out."""
+    the reference pages out; ``demo=False`` builds without the demo's generator and runtime."""
     out = Path(out).resolve()
     with tempfile.TemporaryDirectory(prefix="dfgan-book-") as tmp:
         src = Path(tmp) / "src"
-        stage(notebooks, src, docs)
+        stage(notebooks, src, docs, demo=demo)
         if out.exists():
             shutil.rmtree(out)
         cmd = [sys.executable, "-m", "sphinx", "-b", "html", "-c", str(BOOK), "-d", str(Path(tmp) / "doctrees"),
@@ -180,7 +236,126 @@ def build_site(notebooks: Path | str = ROOT / "notebooks", out: Path | str = ROO
         sys.stderr.write(proc.stderr.replace(str(src) + "/", ""))
         if proc.returncode != 0:
             raise RuntimeError(f"sphinx-build failed (exit {proc.returncode})")
+    if demo:
+        build_demo_assets(out / "_static")
     return out / "index.html"
+
+
+# --------------------------------------------------------------------------------------------------
+# The demo page's files: the shipped generators as ONNX + JSON, and ONNX Runtime Web
+# --------------------------------------------------------------------------------------------------
+
+
+def shipped_models(root: Path = SHIPPED) -> list[str]:
+    """The shipped generators (folders with generator.pt and card.json), :data:`DEMO_FIRST` first."""
+    names = sorted(p.name for p in root.iterdir() if (p / "generator.pt").is_file() and (p / "card.json").is_file())
+    return sorted(names, key=lambda n: n != DEMO_FIRST)
+
+
+def npm_install(project: Path = NPM_PROJECT, cache: Path = NPM_CACHE) -> Path:
+    """``npm ci`` of ``project``'s package.json and lock file into ``cache`` (skipped while the installed copy
+    matches the lock; a file lock keeps two builds from installing at once); returns its node_modules."""
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("the demo page needs npm (Node.js) to install onnxruntime-web: apt-get install nodejs npm, "
+                           "or build without the demo (tools/build_site.py --no-demo)")
+    cache.mkdir(parents=True, exist_ok=True)
+    files = ("package.json", "package-lock.json")
+    digest = hashlib.sha256(b"".join((project / f).read_bytes() for f in files)).hexdigest()
+    stamp = cache / ".installed"
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stamp.is_file() and stamp.read_text() == digest and (cache / "node_modules" / ORT_PACKAGE).is_dir()):
+            stamp.unlink(missing_ok=True)
+            for f in files:
+                shutil.copyfile(project / f, cache / f)
+            proc = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+                                  cwd=cache, text=True, capture_output=True)
+            if proc.returncode != 0:
+                raise RuntimeError(f"npm ci in {cache} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+            stamp.write_text(digest)
+    return cache / "node_modules"
+
+
+MIT_LICENCE = """MIT License
+
+Copyright (c) Microsoft Corporation. All rights reserved.
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+def copy_runtime(node_modules: Path, dest: Path) -> list[Path]:
+    """ONNX Runtime Web's single-file WebAssembly build (:data:`ORT_FILES`) into ``dest``, with a licence
+    file naming the package, its version and its MIT licence (the package itself ships none)."""
+    pkg = node_modules / ORT_PACKAGE
+    meta = json.loads((pkg / "package.json").read_text(encoding="utf-8"))
+    if meta.get("license") != "MIT":
+        raise RuntimeError(f"{ORT_PACKAGE} {meta.get('version')} is no longer MIT-licensed ({meta.get('license')}): "
+                           "review the licence before bundling it")
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for name in ORT_FILES:
+        copied.append(Path(shutil.copyfile(pkg / "dist" / name, dest / name)))
+    head = (f"{ORT_PACKAGE} {meta['version']} (npm package, {meta.get('homepage', 'onnxruntime.ai')}), "
+            f"files {', '.join(ORT_FILES)}:\n\n")
+    (dest / "LICENSE.txt").write_text(head + MIT_LICENCE, encoding="utf-8")
+    return copied
+
+
+def export_models(dest: Path, names: list[str] | None = None) -> list[str]:
+    """``python -m dflib export NAME --onnx dest/NAME`` for each shipped model, and ``dest/index.json``
+    (the models, the demo's first model first)."""
+    names = shipped_models() if names is None else names
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), HF_HUB_OFFLINE="1")
+    for name in names:
+        proc = subprocess.run([sys.executable, "-m", "dflib", "export", name, "--onnx", str(dest / name)],
+                              cwd=ROOT, env=env, text=True, capture_output=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"python -m dflib export {name} failed (exit {proc.returncode}); the demo needs dflib "
+                               f"and its packages (pip install -r requirements.txt):\n{proc.stderr[-2000:]}")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "index.json").write_text(json.dumps({"models": names}, indent=1) + "\n", encoding="utf-8")
+    return names
+
+
+def build_demo_assets(static: Path) -> None:
+    """What demo.html loads: ``static/demo/models/`` (every shipped generator) and ``static/ort/``."""
+    export_models(static / "demo" / "models")
+    copy_runtime(npm_install(), static / "ort")
+
+
+def demo_problems(out: Path) -> list[str]:
+    """What the built demo page would miss: the runtime's files and each listed model's ONNX and JSON."""
+    problems = [f"_static/ort/{f} is missing: the demo page cannot run" for f in ORT_FILES + ("LICENSE.txt",)
+                if not (out / "_static" / "ort" / f).is_file()]
+    index = out / "_static" / "demo" / "models" / "index.json"
+    if not index.is_file():
+        return problems + ["_static/demo/models/index.json is missing: the demo page has no model"]
+    names = json.loads(index.read_text(encoding="utf-8")).get("models") or []
+    if not names:
+        problems.append("_static/demo/models/index.json lists no model")
+    for name in names:
+        for f in ("generator.onnx", "model.json"):
+            if not (index.parent / name / f).is_file():
+                problems.append(f"_static/demo/models/{name}/{f} is missing")
+    return problems
 
 
 class _Refs(HTMLParser):
@@ -214,7 +389,7 @@ def check_site(out: Path | str = ROOT / "site") -> list[str]:
     """Problems in a built site; ``[]`` when all is well. Checks every HTML page for internal links and images
     that do not resolve to a file, links to an anchor that the target page lacks, empty embedded images, and
     scripts or stylesheets loaded from another host (the site must work offline); and that the bundled MathJax
-    is there."""
+    is there, and so are the demo page's runtime and models when it loads them."""
     import base64
 
     out = Path(out)
@@ -239,6 +414,8 @@ def check_site(out: Path | str = ROOT / "site") -> list[str]:
         for url in refs.scripts + refs.styles:
             if _is_external(url):
                 problems.append(f"{rel}: loads {url} from the network")
+            elif not (page.parent / unquote(urlsplit(url).path)).is_file():
+                problems.append(f"{rel}: loads {url}, which is not in the site")
         for href in refs.links:
             if _is_external(href):
                 continue
@@ -260,6 +437,9 @@ def check_site(out: Path | str = ROOT / "site") -> list[str]:
                 problems.append(f"{rel}: image {src} comes from the network")
             elif not src or not (page.parent / unquote(urlsplit(src).path)).is_file():
                 problems.append(f"{rel}: missing image {src!r}")
+    demo = out / "demo.html"
+    if demo.is_file() and "_static/demo/demo.js" in demo.read_text(encoding="utf-8"):
+        problems += demo_problems(out)
     return problems
 
 
@@ -268,8 +448,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="folder of executed NN_name.ipynb")
     ap.add_argument("--out", default=str(ROOT / "site"), help="output folder (replaced)")
     ap.add_argument("--verbose", action="store_true", help="show sphinx-build's progress")
+    ap.add_argument("--no-demo", action="store_true",
+                    help="leave out the in-browser demo (which needs npm, PyTorch and onnx to build)")
     args = ap.parse_args(argv)
-    index = build_site(args.notebooks, args.out, quiet=not args.verbose)
+    index = build_site(args.notebooks, args.out, quiet=not args.verbose, demo=not args.no_demo)
     problems = check_site(args.out)
     for msg in problems:
         print("problem:", msg)

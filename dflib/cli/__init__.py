@@ -4,6 +4,7 @@
 - ``sample``: images from captions (``dflib.cli.sample``)
 - ``evaluate``: FID and friends, the official protocol (``dflib.cli.evaluate``)
 - ``pretrain``: pretrain a DAMSM text encoder (``dflib.cli.pretrain``)
+- ``export``: a shipped generator as ONNX + JSON for a web page (``dflib.cli.export``)
 """
 
-COMMANDS = ("train", "sample", "evaluate", "pretrain")
+COMMANDS = ("train", "sample", "evaluate", "pretrain", "export")
