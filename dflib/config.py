@@ -10,7 +10,8 @@ import copy
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
-from .models import NetC, NetD, NetG
+from .losses import PENALTIES
+from .models import FUSIONS, NetC, NetD, NetG
 
 __all__ = [
     "ModelConfig",
@@ -187,6 +188,8 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         sample_every=1000,
         save_every=500,
         keep_last=2,
+        eval_samples=512,
+        eval_fid=300,
     ),
     "emoji-64": TrainConfig(
         preset="emoji-64",
@@ -481,6 +484,9 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         close = difflib.get_close_matches(cfg.text_encoder.lower(), encoders, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise fail("text_encoder", cfg.text_encoder, f"one of {', '.join(encoders)}{hint}")
+    for key, value, choices in (("penalty", cfg.penalty, PENALTIES), ("model.fusion", cfg.model.fusion, tuple(FUSIONS))):
+        if value not in choices:  # the ablation's variants (paper Sec. 4.3)
+            raise fail(key, value, f"one of {', '.join(choices)}")
     problem = device_problem(cfg.device) if cfg.device is not None else None
     if problem:
         raise ValueError(f"device={cfg.device!r} {problem}")

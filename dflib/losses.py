@@ -34,6 +34,7 @@ __all__ = [
     "ma_gp",
     "zero_centred_gp",
     "r1_penalty",
+    "PENALTIES",
     "GANLoss",
     "LOSSES",
 ]
@@ -186,6 +187,11 @@ def ma_gp(out: Tensor, image: Tensor, sentence: Tensor, k: float = 2.0, p: float
 def zero_centred_gp(out: Tensor, image: Tensor, k: float = 2.0, p: float = 6.0) -> Tensor:
     """Zero-centred gradient penalty on the image only: ``k * mean_i ||grad_x D_i||_2 ** p``."""
     return k * _norm_power(gradient_sq_norm(out, (image,)), p).mean()
+
+
+# The penalties DF-GAN's step can use (dflib.step.train_step): MA-GP as published, the image-only
+# zero-centred penalty, or none; the paper's ablation (Sec. 4.3) compares them.
+PENALTIES = ("magp", "zero_gp", "none")
 
 
 def r1_penalty(out: Tensor, image: Tensor, gamma: float = 10.0) -> Tensor:

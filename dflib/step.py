@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .losses import hinge_d_loss, hinge_fake, hinge_g_loss, hinge_real, ma_gp, roll_mismatch, zero_centred_gp
+from .losses import PENALTIES, hinge_d_loss, hinge_fake, hinge_g_loss, hinge_real, ma_gp, roll_mismatch, zero_centred_gp
 from .weights import unwrap
 
 __all__ = [
@@ -88,9 +88,6 @@ def draw_noise(netG: nn.Module, sent: Tensor, generator: torch.Generator | None 
     """Training noise: plain N(0, 1) of shape (batch, z_dim) on ``sent``'s device and dtype (no truncation)."""
     z_dim = int(unwrap(netG).z_dim)
     return torch.randn(sent.shape[0], z_dim, device=sent.device, dtype=sent.dtype, generator=generator)
-
-
-PENALTIES = ("magp", "zero_gp", "none")
 
 
 def train_step(

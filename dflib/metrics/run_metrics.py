@@ -2,7 +2,10 @@
 
 For the ``shapes`` data: accuracy per attribute a caption states, the classifier's ceiling on real images
 and diversity over noise draws where the caption leaves an attribute open (``eval_samples`` images). For
-any dataset: FID against the real test split with the real-vs-real floor beside it (``eval_fid`` images).
+``emoji``: group, subgroup, skin-tone and colour accuracy against a classifier of the real emoji, on the
+captions the model was trained on (``emoji_train``) and on emoji it never saw (``emoji_test``), with the
+classifier's ceiling, chance and skin-tone diversity. For any dataset: FID against the real test split
+with the real-vs-real floor beside it (``eval_fid`` images).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
+from .emoji_eval import evaluate_emoji_generator
 from .run_fid import fid_with_floor
 from .shapes_eval import evaluate_shapes_generator
 
@@ -26,6 +30,10 @@ def evaluate_run(netG: nn.Module, encode: Any, cfg: TrainConfig, device: torch.d
     if cfg.eval_samples > 0 and cfg.data.name == "shapes":
         out["shapes"] = evaluate_shapes_generator(netG, encode, cfg.data.options, n=cfg.eval_samples,
                                                   progress=cfg.progress, **common)
+    if cfg.eval_samples > 0 and cfg.data.name == "emoji":
+        for split in ("train", "test"):
+            out[f"emoji_{split}"] = evaluate_emoji_generator(netG, encode, n=cfg.eval_samples, split=split,
+                                                             progress=cfg.progress, **common)
     if cfg.eval_fid > 0:
         out["fid"] = fid_with_floor(netG, encode, cfg.data.name, cfg.data.options, n=cfg.eval_fid,
                                     root=cfg.data.root, **common)
