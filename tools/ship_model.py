@@ -3,7 +3,7 @@
     python tools/ship_model.py runs/<folder> shapes-32 --n 512 --fid 500
 
 Writes ``dflib/pretrained_models/<name>/`` (fp16 EMA weights, config, vocabulary, card.json, card.md) with
-every metric of ``metrics.json`` re-measured on the exported (half-precision) weights, and the hardware
+every metric of ``metrics.json`` (:func:`dflib.metrics.evaluate_run`: shapes or emoji measures, FID) re-measured on the exported (half-precision) weights, and the hardware
 and wall time of the run read from its files.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from dflib.checkpoint import load_training_checkpoint
-from dflib.metrics.run_fid import fid_with_floor
-from dflib.metrics.shapes_eval import evaluate_shapes_generator
+from dflib.config import apply_overrides, config_from_dict
+from dflib.metrics import evaluate_run
 from dflib.pretrained import export_pretrained, load_pretrained
 from dflib.runtime import cpu_model
 from dflib.sample import load_text_encoder_for
@@ -56,11 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     netG, info = load_pretrained(a.name)  # measure what ships: the half-precision weights
     enc = SentenceCache(load_text_encoder_for(info))
     t0 = time.time()
-    shapes = evaluate_shapes_generator(netG, enc, cfg["data"]["options"], n=a.n, seed=0,
-                                       truncation=cfg["truncation"], imsize=cfg["model"]["imsize"])
-    fid = fid_with_floor(netG, enc, cfg["data"]["name"], cfg["data"]["options"], n=a.fid,
-                         imsize=cfg["model"]["imsize"], seed=0, truncation=cfg["truncation"])
-    card["metrics"] = {"shapes": shapes, "fid": fid, "evaluation_seconds": round(time.time() - t0, 1)}
+    # the evaluations of metrics.json (dflib.metrics.evaluate_run), with evaluation seed 0 and the sizes asked for
+    eval_cfg = apply_overrides(config_from_dict(cfg), {"eval_samples": a.n, "eval_fid": a.fid, "seed": 0,
+                                                        "progress": False})
+    card["metrics"] = {**evaluate_run(netG, enc, eval_cfg), "evaluation_seconds": round(time.time() - t0, 1)}
     folder = export_pretrained(ckpt["path"], a.name, card)
     print(json.dumps(card, indent=2))
     print(f"shipped {folder} ({(folder / 'generator.pt').stat().st_size / 2**20:.2f} MiB)", file=sys.stderr)
