@@ -106,7 +106,9 @@ def f2(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}"
 
 
-def minutes(seconds: float) -> str:
+def minutes(seconds: float | str) -> str:
+    if not isinstance(seconds, (int, float)):  # a card may say "see note"
+        return str(seconds)
     return f"{seconds / 60:.0f} min" if seconds >= 600 else f"{seconds / 60:.1f} min"
 
 
@@ -127,7 +129,7 @@ def varied(block: dict) -> list[str]:
     """The attributes of an evaluation block that vary in the data (chance below 1) and that captions state."""
     chance, stated = block.get("chance", {}), block.get("n_stated", {})
     return [k for k, v in block.get("accuracy", {}).items()
-            if v is not None and chance.get(k, 0) < 1 and stated.get(k, 1) > 0]
+            if v is not None and (chance.get(k) or 0) < 1 and (stated.get(k) or 0) > 0]
 
 
 def fid_text(fid: dict | None) -> str:
