@@ -135,4 +135,5 @@ def test_stacked_vs_one_stage_sizes():
     texts = _texts(fig)
     assert {"image 64×64", "image 128×128", "image 256×256", "D0", "D1", "D2"} <= set(texts)
     assert any("6 GBlocks" in t for t in texts) and len(fig.axes) == 2
+    assert texts.count("sentence") == 4  # the text reaches each of the 3 stacked Ds and DF-GAN's one D
     plt.close(fig)

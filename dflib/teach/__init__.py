@@ -24,6 +24,7 @@ Probes of the DF-GAN modules (notebooks 05-09):
 * :mod:`~dflib.teach.text_probe`: sentence similarities, word features, retrieval figures (07)
 * :mod:`~dflib.teach.runs`: finding run folders and checkpoints, config diffs, progress figures (06, 08, 09)
 * :mod:`~dflib.teach.ablation`: the paper's ablation (Sec. 4.3) as one switchable step, and its figure (04, 05)
+* :mod:`~dflib.teach.exercises`: checks that run the learner's exercise code and say what is wrong (06-10, A1)
 
 Import the modules you need, e.g. ``from dflib.teach import toys, plots, widgets``; this file imports
 none of them, so the toys do not pull in the trainer or the text encoders.
@@ -44,4 +45,5 @@ __all__ = [
     "text_probe",
     "runs",
     "ablation",
+    "exercises",
 ]

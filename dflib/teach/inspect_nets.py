@@ -340,9 +340,10 @@ def _arrow(ax, a, b, text="", color="black"):
 
 def plot_stacked_vs_one_stage(image_size: int, n_gblocks: int, stages: int = 3) -> Figure:
     """Left: a stacked GAN (StackGAN++/AttnGAN style), ``stages`` generators at ``image_size / 2^k`` px,
-    each image judged by its own discriminator. Right: DF-GAN, one generator and one discriminator."""
+    each image judged by its own discriminator, which also reads the sentence. Right: DF-GAN, one generator
+    and one discriminator (NetD + NetC), the sentence entering NetC."""
     sizes = [image_size // 2 ** (stages - 1 - k) for k in range(stages)]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(8.6, 1.1 + 1.05 * stages))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 1.1 + 1.05 * stages))
     top = stages + 0.4
     _box(a, 0.2, top, 3.0, 0.45, "sentence (+ words), noise z", "text")
     for k, s in enumerate(sizes):
@@ -352,6 +353,8 @@ def plot_stacked_vs_one_stage(image_size: int, n_gblocks: int, stages: int = 3) 
         _box(a, 4.2, y, 1.2, 0.6, f"D{k}", "discriminator")
         _arrow(a, (1.6, y + 0.3), (2.1, y + 0.3))
         _arrow(a, (3.7, y + 0.3), (4.2, y + 0.3))
+        _box(a, 5.9, y + 0.1, 0.7, 0.4, "sentence", "text", fs=6)
+        _arrow(a, (5.9, y + 0.3), (5.4, y + 0.3))
         _arrow(a, (0.9, y + 1.0 if k else top), (0.9, y + 0.6), f"h{k - 1}" if k else "", "#a63603" if k else "black")
     a.set_title(f"stacked: {stages} generators, {stages} discriminators, {stages} losses", fontsize=9)
     _box(b, 0.2, top, 3.0, 0.45, "sentence s, noise z", "text")
@@ -362,9 +365,11 @@ def plot_stacked_vs_one_stage(image_size: int, n_gblocks: int, stages: int = 3) 
     _arrow(b, (0.9, top), (0.9, stages - 0.4))
     _arrow(b, (1.8, (stages - 1) / 2 + 0.3), (2.3, (stages - 1) / 2 + 0.3))
     _arrow(b, (3.9, (stages - 1) / 2 + 0.3), (4.4, (stages - 1) / 2 + 0.3))
+    _box(b, 6.0, (stages - 1) / 2 + 0.1, 0.7, 0.4, "sentence", "text", fs=6)
+    _arrow(b, (6.0, (stages - 1) / 2 + 0.3), (5.6, (stages - 1) / 2 + 0.3))
     b.set_title("DF-GAN: one stage, one generator, one discriminator", fontsize=9)
     for ax in (a, b):
-        ax.set_xlim(0, 5.8)
+        ax.set_xlim(0, 6.8)
         ax.set_ylim(-0.2, top + 0.6)
         ax.axis("off")
     fig.tight_layout()
