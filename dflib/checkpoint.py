@@ -3,6 +3,11 @@
 The official file is ``{'model': {'netG', 'netD', 'netC'}, 'optimizers': {...}, 'epoch'}``; keys may carry
 the ``module.`` prefix of a DistributedDataParallel wrapper. Files are always read with
 ``torch.load(..., weights_only=True)``, so a checkpoint from the internet cannot run code.
+
+Damage is caught with or without the ``.sha256`` file beside a checkpoint: dflib's checkpoints also store a
+checksum of their content inside them (:func:`dflib.weights.content_digest`), and before any network is
+built the weights' shapes are compared with the configuration the file claims, on PyTorch's "meta" device
+(no memory), so a small crafted file cannot make a loader allocate gigabytes.
 """
 
 from __future__ import annotations
@@ -21,22 +26,33 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .config import ModelConfig, build_models
-from .weights import CheckpointMismatchError, describe_state_dict, load_state_dict_strict, read_weights_file, strip_module_prefix, unwrap
+from .config import ModelConfig, build_models, config_from_dict
+from .weights import (
+    CheckpointMismatchError,
+    content_digest,
+    describe_state_dict,
+    load_state_dict_strict,
+    read_weights_file,
+    state_dict_mismatch,
+    strip_module_prefix,
+    unwrap,
+)
 
 __all__ = [
     "infer_model_config",
     "load_official_checkpoint",
     "nets_from_official",
+    "check_weights_fit",
 ]
 
 
 def infer_model_config(netG_state: Mapping[str, Tensor], netD_state: Mapping[str, Tensor] | None = None) -> ModelConfig:
     """Recover ``ModelConfig`` (imsize, ngf, ndf, z_dim, cond_dim) from official state-dict shapes."""
     g = strip_module_prefix(netG_state)
-    if "fc.weight" not in g or not any(k.startswith("GBlocks.") for k in g):
+    needed = ("fc.weight", "GBlocks.0.fuse1.affine0.fc_gamma.linear1.weight", "to_rgb.1.weight")
+    if any(k not in g or not isinstance(g[k], Tensor) or g[k].dim() < 2 for k in needed):
         raise CheckpointMismatchError(f"netG is not a 2022 DF-GAN generator: this looks like {describe_state_dict(g)}")
-    fc_out, z_dim = g["fc.weight"].shape
+    fc_out, z_dim = g["fc.weight"].shape[:2]
     ngf = fc_out // (8 * 16)
     n_blocks = len({k.split(".")[1] for k in g if k.startswith("GBlocks.")})
     imsize = 4 * 2**n_blocks
@@ -67,6 +83,7 @@ def load_official_checkpoint(
             "state_epoch_290.pth (COCO) from the links in the official DF-GAN README"
         )
     ckpt = read_weights_file(path, map_location)
+    verify_content(ckpt, path)
     if not isinstance(ckpt, Mapping) or "model" not in ckpt:
         if isinstance(ckpt, Mapping) and all(isinstance(v, Tensor) for v in ckpt.values()):
             raise CheckpointMismatchError(
@@ -88,6 +105,7 @@ def nets_from_official(
     if missing:
         raise CheckpointMismatchError(f"{source}: checkpoint['model'] lacks {missing} (has {list(model)})")
     cfg = config or infer_model_config(model["netG"], model["netD"])
+    check_weights_fit(cfg, {name: model[name] for name in ("netG", "netD", "netC")}, source)
     netG, netD, netC = build_models(cfg)
     for name, net in (("netG", netG), ("netD", netD), ("netC", netC)):
         load_state_dict_strict(net, model[name], name=name)
@@ -100,6 +118,31 @@ def nets_from_official(
         "epoch": ckpt.get("epoch"),
         "optimizers": ckpt.get("optimizers"),
     }
+
+
+def check_weights_fit(cfg: ModelConfig, states: Mapping[str, Mapping[str, Any]], source: str | Path) -> None:
+    """Raise :class:`CheckpointMismatchError` (one line) unless every state dict in ``states`` (by network
+    name: netG, netD, netC, ema_G) fits the networks ``cfg`` describes. The networks are built on the
+    "meta" device, which holds shapes only: nothing is allocated, however large ``cfg`` claims to be."""
+    try:
+        with torch.device("meta"):
+            nets = dict(zip(("netG", "netD", "netC"), build_models(cfg)))
+    except (ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointMismatchError(f"{source}: its model settings cannot build DF-GAN ({exc})") from None
+    nets["ema_G"] = nets["netG"]
+    for name, state in states.items():
+        if name not in nets:
+            continue
+        if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise CheckpointMismatchError(f"{source}: its {name} entry is not a state dict of tensors; the file is "
+                                          "damaged or was edited")
+        details = state_dict_mismatch(nets[name], strip_module_prefix(state), name)
+        if details:
+            raise CheckpointMismatchError(
+                f"{source}: its {name} weights do not fit the model its settings describe (imsize {cfg.imsize}, "
+                f"ngf {cfg.ngf}, ndf {cfg.ndf}, z_dim {cfg.z_dim}, cond_dim {cfg.cond_dim}); nothing was built "
+                f"from it. Check the settings against the file (or the file is damaged or was edited):\n{details}"
+            )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -120,13 +163,15 @@ __all__ += [
     "file_sha256",
     "verify_checksum",
     "clean_stale_temporaries",
+    "verify_content",
 ]
 
 CKPT_PATTERN = re.compile(r"^state_step_(\d+)\.pth$")
 
 
 class CheckpointDamagedError(CheckpointMismatchError):
-    """A checkpoint's bytes differ from the checksum written beside it (or it cannot be read at all)."""
+    """A checkpoint's bytes differ from the checksum beside it or its content from the checksum inside it
+    (or it cannot be read at all)."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -176,16 +221,19 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temporaries(path.parent)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    sha_tmp = path.with_name(f".{path.name}.sha256.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        digest = file_sha256(tmp)
+        sha_tmp.write_text(f"{file_sha256(tmp)}  {path.name}\n")
+        _sha_path(path).unlink(missing_ok=True)  # a crash between the two renames leaves no stale checksum
         os.replace(tmp, path)
-        _sha_path(path).write_text(f"{digest}  {path.name}\n")
+        os.replace(sha_tmp, _sha_path(path))
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        sha_tmp.unlink(missing_ok=True)
         if isinstance(exc, (OSError, RuntimeError)):
             free = shutil.disk_usage(path.parent).free
             if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or free < 64 * 2**20:
@@ -207,13 +255,29 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
 
 
 def verify_checksum(path: str | Path) -> None:
-    """Raise :class:`CheckpointDamagedError` if ``path.sha256`` exists and does not match the file."""
+    """Raise :class:`CheckpointDamagedError` if ``path.sha256`` holds a SHA-256 that the file's bytes do not
+    match. A missing, empty or unreadable ``.sha256`` says nothing about the file and is passed over (the
+    checksum inside dflib's checkpoints is checked after reading: :func:`verify_content`)."""
     path = Path(path)
     sha = _sha_path(path)
-    if sha.is_file():
-        want = sha.read_text().split()[0] if sha.read_text().strip() else ""
-        if want != file_sha256(path):
-            raise CheckpointDamagedError(f"{path} is damaged: its bytes do not match {sha.name}")
+    try:
+        words = sha.read_text(encoding="ascii").split() if sha.is_file() else []
+    except (OSError, UnicodeDecodeError):
+        words = []
+    want = words[0].lower() if words else ""
+    if re.fullmatch(r"[0-9a-f]{64}", want) and want != file_sha256(path):
+        raise CheckpointDamagedError(f"{path} is damaged: its bytes do not match {sha.name}")
+
+
+def verify_content(ckpt: Any, path: str | Path) -> None:
+    """Raise :class:`CheckpointDamagedError` if ``ckpt`` (as read from ``path``) carries a ``checksum`` of its
+    content (dflib checkpoints and shipped models do) that its content no longer matches."""
+    if not isinstance(ckpt, Mapping) or "checksum" not in ckpt:
+        return
+    want = ckpt["checksum"]
+    got = content_digest({k: v for k, v in ckpt.items() if k != "checksum"})
+    if want != got:
+        raise CheckpointDamagedError(f"{path} is damaged: its content does not match the checksum stored inside it")
 
 
 def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
@@ -296,6 +360,7 @@ def save_training_checkpoint(
         "extra": dict(extra) if extra is not None else None,
         "format": "dflib-train-1",
     }
+    payload["checksum"] = content_digest(payload)
     path = atomic_torch_save(payload, Path(folder) / f"state_step_{int(step):08d}.pth")
     if keep_last > 0:
         prune_checkpoints(folder, keep_last)
@@ -303,8 +368,10 @@ def save_training_checkpoint(
 
 
 def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by ``save_training_checkpoint`` (weights only, checksum verified);
-    errors name the file and, when it is damaged, the newest good checkpoint before it."""
+    """Read a checkpoint written by ``save_training_checkpoint`` (weights only; checked against the
+    ``.sha256`` beside it if there is one, the checksum inside it, and its weights' shapes against its own
+    configuration before anything is built); errors name the file and, when it is damaged, the newest
+    checkpoint before it."""
     path = Path(path)
     if path.is_dir():
         found = latest_checkpoint(path)
@@ -316,6 +383,7 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
     try:
         verify_checksum(path)
         ckpt = read_weights_file(path, map_location)
+        verify_content(ckpt, path)
     except CheckpointMismatchError as exc:
         if "refused to load" in str(exc):
             raise
@@ -325,8 +393,26 @@ def load_training_checkpoint(path: str | Path, map_location: str | torch.device 
     if not isinstance(ckpt, Mapping) or "model" not in ckpt or "optimizers" not in ckpt:
         raise CheckpointMismatchError(f"{path} is not a DF-GAN training checkpoint (no 'model'/'optimizers')")
     ckpt = dict(ckpt)
+    ckpt.pop("checksum", None)
+    _check_own_config(ckpt, path)
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _check_own_config(ckpt: Mapping[str, Any], path: Path) -> None:
+    """A dflib checkpoint's weights must fit the configuration saved with them (checked on the meta device)."""
+    saved = ckpt.get("config")
+    if not (str(ckpt.get("format", "")).startswith("dflib-train") and isinstance(saved, Mapping) and "model" in saved):
+        return
+    try:
+        cfg = config_from_dict(ckpt["config"])
+    except ValueError as exc:
+        raise CheckpointMismatchError(f"{path}: the configuration saved in it is not valid ({exc})") from None
+    model = ckpt.get("model")
+    states = dict(model) if isinstance(model, Mapping) else {"netG": model}
+    if ckpt.get("ema_G") is not None:
+        states["ema_G"] = ckpt["ema_G"]
+    check_weights_fit(cfg.model, states, path)
 
 
 def list_checkpoints(folder: str | Path) -> list[Path]:

@@ -3,20 +3,36 @@
 A signal in the middle of a step would leave D updated and G not; so the first SIGINT or SIGTERM only
 raises a flag, and the training loop stops at the next step boundary (:class:`TrainingInterrupted`). A
 second Ctrl-C stops at once (``KeyboardInterrupt``) without saving the half-finished step.
+:func:`exit_on_interrupt` turns any Ctrl-C a command did not handle (during start-up, or the second one) into
+one line and exit status 130; :func:`dflib_command` writes the command to type next with this Python.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["StopFlag", "TrainingInterrupted", "interrupts_as_exceptions", "EXIT_CODES"]
+__all__ = ["StopFlag", "TrainingInterrupted", "interrupts_as_exceptions", "EXIT_CODES", "dflib_command",
+           "resume_command", "exit_on_interrupt"]
 
 # the shell's convention: 128 + signal number
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def dflib_command(*args: str | Path) -> str:
+    """``<this python> -m dflib <args>``, quoted for a shell: the Python that runs now (``sys.executable``,
+    e.g. ``.venv/bin/python``), so the printed command works outside an activated environment too."""
+    return shlex.join([sys.executable or "python3", "-m", "dflib", *map(str, args)])
+
+
+def resume_command(out_dir: str | Path) -> str:
+    """The command that continues the run in ``out_dir`` (or starts it again if it saved no checkpoint)."""
+    return dflib_command("train", "--resume", out_dir)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -31,9 +47,11 @@ class TrainingInterrupted(KeyboardInterrupt):
         return EXIT_CODES.get(self.signal_name, 130)
 
     def message(self) -> str:
-        saved = f"saved {self.checkpoint}" if self.checkpoint else "nothing to save yet"
-        return (f"stopped by {self.signal_name} after step {self.step}: {saved}; continue with "
-                f"python -m dflib train --resume {self.out_dir}")
+        if self.checkpoint:
+            return (f"stopped by {self.signal_name} after step {self.step}: saved {self.checkpoint}; continue with "
+                    f"{resume_command(self.out_dir)}")
+        return (f"stopped by {self.signal_name} after step {self.step}: no checkpoint was saved yet, so the run "
+                f"starts again from step 0 with {resume_command(self.out_dir)}")
 
 
 class StopFlag:
@@ -62,3 +80,24 @@ def interrupts_as_exceptions(flag: StopFlag) -> Iterator[StopFlag]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def exit_on_interrupt(command: str, run: Callable[[], int]) -> int:
+    """``run()``, or one line and the shell's exit status when Ctrl-C (or SIGTERM) stops it: a
+    :class:`TrainingInterrupted` with its own message, any other ``KeyboardInterrupt`` (start-up, a second
+    Ctrl-C) with ``[dflib <command>] stopped by Ctrl-C`` and 130. Further Ctrl-C while the line is printed
+    are ignored, so no traceback follows it."""
+    try:
+        return run()
+    except KeyboardInterrupt as exc:
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            if isinstance(exc, TrainingInterrupted):
+                print(f"[dflib {command}] {exc.message()}", file=sys.stderr)
+                return exc.exit_code
+            print(f"[dflib {command}] stopped by Ctrl-C", file=sys.stderr)
+            return EXIT_CODES["SIGINT"]
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)

@@ -8,6 +8,7 @@ optimisers) and ``card.json`` (data, steps, wall time, hardware and every measur
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoint import load_training_checkpoint
+from .checkpoint import atomic_torch_save, check_weights_fit, load_training_checkpoint, verify_content
 from .config import build_models, config_from_dict
-from .weights import load_state_dict_strict, read_weights_file
+from .weights import CheckpointMismatchError, content_digest, load_state_dict_strict, read_weights_file
 
 __all__ = ["PRETRAINED_DIR", "list_pretrained", "pretrained_card", "load_pretrained", "export_pretrained", "card_markdown"]
 
@@ -34,9 +35,12 @@ def list_pretrained(root: Path = PRETRAINED_DIR) -> list[str]:
 
 
 def _folder(name: str, root: Path) -> Path:
-    if name not in list_pretrained(root):
+    names = list_pretrained(root)
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise FileNotFoundError(
-            f"no shipped model called {name!r}: choose one of {list_pretrained(root) or 'none (none shipped)'}, "
+            f"no shipped model called {name!r}{hint}: choose one of {names or 'none (none shipped)'}, "
             "or give a checkpoint file or run folder"
         )
     return root / name
@@ -51,10 +55,16 @@ def load_pretrained(name: str, device: str | torch.device = "cpu", root: Path = 
     """``(netG in eval mode and float32, info)`` of a shipped model; ``info`` has the keys of
     :func:`dflib.sample.load_generator` ('kind' is 'pretrained') plus 'card'."""
     folder = _folder(name, root)
-    blob = read_weights_file(folder / "generator.pt")
+    path = folder / "generator.pt"
+    blob = read_weights_file(path)
+    verify_content(blob, path)
     if not isinstance(blob, Mapping) or blob.get("format") != FORMAT:
-        raise ValueError(f"{folder / 'generator.pt'} is not a dflib shipped model ({FORMAT})")
-    cfg = config_from_dict(blob["config"])
+        raise ValueError(f"{path} is not a dflib shipped model ({FORMAT})")
+    try:
+        cfg = config_from_dict(blob["config"])
+    except ValueError as exc:
+        raise CheckpointMismatchError(f"{path}: the configuration saved in it is not valid ({exc})") from None
+    check_weights_fit(cfg.model, {"netG": blob["netG"]}, path)  # before anything is allocated
     netG = build_models(cfg.model)[0]
     load_state_dict_strict(netG, {k: v.float() for k, v in blob["netG"].items()}, name="netG")
     info = {"kind": "pretrained", "config": blob["config"], "model": cfg.model, "vocab": blob.get("vocab"),
@@ -78,7 +88,8 @@ def export_pretrained(
         "step": ckpt.get("step"),
         "ema": bool(ema and ckpt.get("ema_G") is not None),
     }
-    torch.save(blob, folder / "generator.pt")
+    blob["checksum"] = content_digest(blob)
+    atomic_torch_save(blob, folder / "generator.pt")
     full = {"name": name, "step": ckpt.get("step"), "source_checkpoint": Path(ckpt["path"]).name, **dict(card)}
     (folder / "card.json").write_text(json.dumps(full, indent=2) + "\n")
     (folder / "card.md").write_text(card_markdown(full))

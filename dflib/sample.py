@@ -5,11 +5,16 @@ caption, repeats each sentence, and saves a grid per caption (docs/official_beha
 does the same; ``python -m dflib sample`` is the command line (``dflib.cli.sample``). ``load_generator``
 reads a dflib training checkpoint (``state_step_*.pth``, which stores its configuration and vocabulary)
 or an official ``state_epoch_*.pth`` (then a DAMSM ``text_encoder*.pth`` and its vocabulary are needed).
-Sampling never imports the trainer.
+Sampling never imports the trainer. :func:`prepare_prompts` refuses a prompt with no word the model knows
+(it would draw images of no word at all); :func:`unique_path` names files after their prompt and never
+overwrites one.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ from torchvision.utils import save_image
 
 from .checkpoint import load_training_checkpoint, nets_from_official
 from .config import ModelConfig, TrainConfig, build_models, config_from_dict
-from .data.vocab import Vocab
+from .data.vocab import Vocab, tokenize
 from .noise import slerp, truncated_noise
 from .pretrained import list_pretrained, load_pretrained
 from .text import TextEncoder, build_encoder
@@ -36,6 +41,10 @@ __all__ = [
     "load_text_encoder_for",
     "save_grid",
     "save_singles",
+    "prepare_prompts",
+    "prompt_stem",
+    "unique_path",
+    "vocab_for",
 ]
 
 
@@ -143,8 +152,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
     info)``; ``info`` has 'kind' ('pretrained', 'dflib' or 'official'), 'config' (TrainConfig dict or None),
     'model' (ModelConfig), 'vocab' (wordtoix or None).
     """
-    if not Path(path).exists() and str(path) in list_pretrained():
-        return load_pretrained(str(path), device=device)
+    if not Path(path).exists():
+        if str(path) in list_pretrained():
+            return load_pretrained(str(path), device=device)
+        shipped = list_pretrained()
+        close = _close(str(path), shipped + _runs_beside(Path(path)))
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise FileNotFoundError(
+            f"no checkpoint file, run folder or shipped model called {str(path)!r}{hint}; shipped models: "
+            f"{', '.join(shipped) or 'none'}"
+        )
     ckpt = load_training_checkpoint(path)  # a file or a run folder; official files have the same layout
     if str(ckpt.get("format", "")).startswith("dflib-train") and ckpt.get("config"):
         cfg = config_from_dict(ckpt["config"])
@@ -162,6 +179,21 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
     return netG.to(device).eval(), info
 
 
+def _close(word: str, choices: Sequence[str]) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+
+
+def _runs_beside(path: Path) -> list[str]:
+    """Entries of the folder ``path`` would be in (for a mistyped run folder name), as typed paths."""
+    parent = path.parent
+    try:
+        return [str(parent / p.name) if str(parent) != "." else p.name for p in parent.iterdir()][:500]
+    except OSError:
+        return []
+
+
 def _vocab_from(source: Any) -> Vocab | None:
     if source is None:
         return None
@@ -171,6 +203,12 @@ def _vocab_from(source: Any) -> Vocab | None:
     if path.suffix == ".json":
         return Vocab.load(path)
     return Vocab.from_damsm_pickle(path)
+
+
+def vocab_for(info: Mapping[str, Any], vocab: str | Path | None = None) -> Vocab | None:
+    """The vocabulary a generator was trained with: ``vocab`` (a captions pickle or vocabulary .json) if
+    given, else the one saved with it (``info`` of :func:`load_generator`); None if neither."""
+    return _vocab_from(vocab) if vocab is not None else _vocab_from(info.get("vocab"))
 
 
 def load_text_encoder_for(
@@ -190,7 +228,7 @@ def load_text_encoder_for(
         cfg.text_encoder = text_encoder
     if text_encoder_path:
         cfg.text_encoder_path = text_encoder_path
-    voc = _vocab_from(vocab) if vocab is not None else _vocab_from(info.get("vocab"))
+    voc = vocab_for(info, vocab)
     if cfg.text_encoder == "damsm" and (cfg.text_encoder_path is None or voc is None):
         raise ValueError(
             "a DAMSM generator needs --text-encoder-path text_encoder*.pth and --vocab captions_DAMSM.pickle "
@@ -208,6 +246,49 @@ def load_text_encoder_for(
                 "(--text-encoder, --text-encoder-path)"
             ) from None
         raise
+
+
+def prepare_prompts(prompts: Sequence[str], vocab: Vocab | None, drop_unknown: bool = True) -> tuple[list[str], list[str]]:
+    """``(texts to encode, notes)`` for ``prompts``. A prompt without any word is refused; with ``vocab``
+    (the words the model was trained on) a prompt none of whose words it knows is refused too, naming the
+    closest known words, and unknown words are left out (``drop_unknown``: word-based encoders, which
+    give an unseen word a direction the generator never learned) with a note. Raises ``ValueError``."""
+    texts, notes = [], []
+    for i, prompt in enumerate(prompts, 1):
+        if not tokenize(prompt):
+            raise ValueError(f"prompt {i} ({prompt!r}) has no words: give a caption such as 'a red circle'")
+        if vocab is None:
+            texts.append(prompt)
+            continue
+        known, unknown = vocab.split_known(prompt)
+        hints = {w: c[0] for w in unknown if (c := vocab.close_words(w))}
+        mean = "; ".join(f"{w!r}: did you mean {c!r}?" for w, c in hints.items())
+        if not known and drop_unknown:
+            some = ", ".join(sorted(w for w in vocab.wordtoix if w != "<end>")[:12])
+            raise ValueError(f"prompt {i} ({prompt!r}) has no word this model was trained on ({mean or 'known words: ' + some})")
+        if unknown:
+            left = f"; left out, so the images show {' '.join(known)!r}" if drop_unknown else ""
+            notes.append(f"prompt {i} ({prompt!r}): {', '.join(map(repr, unknown))} not in the model's vocabulary"
+                         f"{' (' + mean + ')' if mean else ''}{left}")
+        texts.append(" ".join(known) if unknown and drop_unknown else prompt)
+    return texts, notes
+
+
+def prompt_stem(prompt: str, limit: int = 60) -> str:
+    """A file name for a prompt: its words joined by '-' (``'A big, red circle!'`` -> ``a-big-red-circle``)."""
+    stem = "-".join(tokenize(prompt))
+    stem = re.sub(r"[^a-z0-9_-]", "", stem)[:limit].strip("-")
+    return stem or "prompt"
+
+
+def unique_path(folder: str | Path, stem: str, suffix: str = ".png") -> Path:
+    """``folder/stem+suffix``, or with ``-2``, ``-3``, ... before the suffix if taken: never an existing file."""
+    folder = Path(folder)
+    for i in range(1, 100_000):
+        path = folder / f"{stem}{'' if i == 1 else f'-{i}'}{suffix}"
+        if not path.exists():
+            return path
+    raise FileExistsError(f"no free file name for {stem}{suffix} in {folder}")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------------------------
@@ -233,3 +314,9 @@ def save_singles(images: Tensor, folder: str | Path, prefix: str = "img") -> lis
         save_image(img, p, normalize=True, value_range=(-1, 1))
         out.append(p)
     return out
+
+
+if __name__ == "__main__":  # the old entry point: python -m dflib.sample ... runs python -m dflib sample ...
+    print("[dflib] python -m dflib.sample is now python -m dflib sample; running that", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "dflib", "sample", *sys.argv[1:]])

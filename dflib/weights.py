@@ -6,6 +6,7 @@ metrics can all use it. ``unwrap`` removes a ``DistributedDataParallel`` (or any
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,7 @@ __all__ = [
     "state_dict_mismatch",
     "load_state_dict_strict",
     "read_weights_file",
+    "content_digest",
 ]
 
 
@@ -115,7 +117,10 @@ def _refusal(path: Path, exc: BaseException) -> str:
             "could run code when unpickled, so dflib never loads it (weights only). If you made the file "
             "yourself, re-save its state dicts with torch.save(model.state_dict(), ...)."
         )
-    return f"could not read {path} as a PyTorch weights file ({type(exc).__name__}: {text.splitlines()[0] if text else ''})"
+    first = text.splitlines()[0] if text else ""
+    if "weights_only" in first or "pickle" in first.lower():  # torch's own advice would undo the protection
+        first = "not a weights-only file"
+    return f"could not read {path} as a PyTorch weights file ({type(exc).__name__}: {first})"
 
 
 def read_weights_file(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
@@ -128,3 +133,33 @@ def read_weights_file(path: str | Path, map_location: str | torch.device = "cpu"
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name and our own advice
         raise CheckpointMismatchError(_refusal(path, exc)) from exc
+
+
+def _feed(h: Any, obj: Any) -> None:
+    """Add ``obj`` to the hash ``h``: tensors by dtype, shape and bytes; mappings in key order."""
+    if isinstance(obj, Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(obj.shape)}:".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, Mapping):
+        h.update(f"{{{len(obj)}:".encode())
+        for key in sorted(obj, key=repr):
+            _feed(h, key)
+            _feed(h, obj[key])
+        h.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"[{len(obj)}:".encode())
+        for item in obj:
+            _feed(h, item)
+        h.update(b"]")
+    else:
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+
+
+def content_digest(obj: Any) -> str:
+    """SHA-256 of what a weights file holds (every tensor's dtype, shape and bytes, every plain value, mappings
+    in key order): the same before ``torch.save`` and after ``torch.load``, so a checksum stored *inside* a
+    file checks it without a ``.sha256`` beside it."""
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()

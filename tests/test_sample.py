@@ -92,11 +92,12 @@ def test_cli_from_a_training_run(tmp_path):
                  "--singles", "--out", str(tmp_path / "out"), "--seed", "3"])
     assert rc == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == ["Sent000", "Sent000.png", "Sent001", "Sent001.png", "Sent002", "Sent002.png", "prompts.txt"]
-    assert len(list((tmp_path / "out" / "Sent001").iterdir())) == 4
+    stems = ["a-big-blue-square", "a-green-star", "a-red-circle-in-the-center"]  # files are named after their prompt
+    assert names == sorted([*stems, *(s + ".png" for s in stems), "prompts.txt"])
+    assert len(list((tmp_path / "out" / "a-big-blue-square").iterdir())) == 4
     rc = sample_cli.main([str(tmp_path / "run"), "--interpolate", "a red circle", "a blue square", "--steps", "3",
                  "--out", str(tmp_path / "interp")])
-    assert rc == 0 and (tmp_path / "interp" / "interpolate_prompts.png").is_file()
+    assert rc == 0 and (tmp_path / "interp" / "a-red-circle--to--a-blue-square.png").is_file()
     # the generator the CLI loads is the one the trainer holds
     g, info = S.load_generator(tmp_path / "run")
     assert info["kind"] == "dflib" and info["step"] == 2

@@ -8,7 +8,7 @@ files)::
         --inception-weights inception_v3_google-0cc3c7bd.pth --device cuda
 
 Exit status 0 on success, 2 with a one-line ``error:`` message when a file is missing or an argument is
-wrong (no traceback).
+wrong (no traceback), 130 on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dflib.interrupts import exit_on_interrupt
+from dflib.settings import OneLineParser, SettingError, check_device, check_output_folder, check_seed, check_setting
+
 __all__ = ["build_parser", "main"]
 
 PROG = "python -m dflib.cli.evaluate"
@@ -29,7 +32,7 @@ PROG = "python -m dflib.cli.evaluate"
 def build_parser() -> argparse.ArgumentParser:
     from dflib.metrics.protocol import PROTOCOLS
 
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog=PROG,
         description="Run an FID evaluation protocol on a DF-GAN checkpoint (dflib state_step_*.pth or run folder, "
         "or official state_epoch_*.pth) and write the result as JSON. official-cub: 10 passes over the CUB test "
@@ -73,11 +76,26 @@ def _default_out(checkpoint: Path, protocol: str) -> Path:
     return folder / f"eval_{protocol}_{stem}.json"
 
 
+def _check_arguments(args: argparse.Namespace, out: Path) -> None:
+    """Seed, device, workers and the result file checked before any work (:class:`SettingError`)."""
+    check_seed(args.seed)
+    if args.device is not None:
+        check_device(args.device)
+    check_setting("data.num_workers", args.workers, "--workers")
+    if out.is_dir():
+        raise SettingError(f"--out {out} is a folder: give the name of the result .json file")
+    check_output_folder(out.parent, "--out")
+
+
 def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
     """Parse ``argv``, run :func:`dflib.metrics.protocol.evaluate_checkpoint`, write and print the JSON.
 
     ``inject`` is passed on to ``evaluate_checkpoint`` (tests give stand-in networks: ``official_net``,
     ``standard_net``, ``image_encoder``)."""
+    return exit_on_interrupt("evaluate", lambda: _main(argv, **inject))
+
+
+def _main(argv: Sequence[str] | None, **inject: Any) -> int:
     from dflib.metrics.evaluate import evaluate_checkpoint
     from dflib.metrics.protocol import EvaluationError
     from dflib.weights import CheckpointMismatchError
@@ -92,6 +110,11 @@ def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
     checkpoint = Path(args.checkpoint)
     out = Path(args.out) if args.out else _default_out(checkpoint, args.protocol)
     try:
+        _check_arguments(args, out)
+    except SettingError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    try:
         res = evaluate_checkpoint(
             checkpoint, args.protocol, data_root=args.data_root, dataset=args.dataset, stats=args.stats,
             inception_weights=args.inception_weights, standard_stats=args.standard_stats,
@@ -104,10 +127,14 @@ def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
         print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     payload = res.to_dict()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(out)
+    except OSError as exc:
+        print(f"{PROG}: error: could not write {out} ({exc.strerror or exc})", file=sys.stderr)
+        return 1
     print(json.dumps({k: payload[k] for k in ("protocol", "n_images", "complete", "fid_official", "fid_standard",
                                               "r_precision")} | {"written": str(out)}, indent=2))
     if not res.complete:

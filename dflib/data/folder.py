@@ -81,10 +81,16 @@ def read_captions(
     if fmt == "jsonl":
         if not jsonl.is_file():
             raise FileNotFoundError(f"captions file not found: {jsonl}")
-        for ln, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+        for ln, raw in enumerate(jsonl.read_bytes().splitlines(), 1):
+            where = f"{jsonl}:{ln}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                _bad(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                     "save the file as UTF-8", skip_bad)
+                continue
             if not line.strip():
                 continue
-            where = f"{jsonl}:{ln}"
             try:
                 obj = json.loads(line)
                 image = obj["image"]
@@ -124,7 +130,8 @@ def read_captions(
             try:
                 lines = [ln.strip() for ln in txt.read_text(encoding="utf-8").splitlines()]
             except UnicodeDecodeError as exc:
-                _bad(f"caption file {txt} is not UTF-8 text ({exc})", skip_bad)
+                line = txt.read_bytes()[: exc.start].count(b"\n") + 1
+                _bad(f"{txt}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8", skip_bad)
                 continue
             out[_key(path.relative_to(root))] = (path, [ln for ln in lines if ln])
     else:
@@ -207,11 +214,14 @@ class FolderDataset(ItemRNG, Dataset):
             return out
         path = Path(split_file)
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
+            obj = json.loads(path.read_bytes().decode("utf-8"))
             listed = {s: [Path(k).with_suffix("").as_posix() if Path(k).suffix.lower() in IMAGE_EXTENSIONS else k
                           for k in obj[s]] for s in ("train", "test")}
         except FileNotFoundError:
             raise FileNotFoundError(f"split file not found: {path}") from None
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f'{path}: expected JSON {{"train": [keys], "test": [keys]}} ({exc})') from exc
         known = set(keys)

@@ -212,6 +212,20 @@ class Vocab:
             warnings.warn(f"unknown words dropped from {text!r}: {unknown}", stacklevel=2)
         return ids
 
+    def split_known(self, text: str) -> tuple[list[str], list[str]]:
+        """``(known, unknown)``: the words of ``text`` (tokenised as captions are) that are in the vocabulary
+        and those that are not (``'<end>'`` counts as unknown: it is padding, not a word)."""
+        known, unknown = [], []
+        for t in tokenize(text):
+            (known if self.wordtoix.get(t, 0) != 0 else unknown).append(t)
+        return known, unknown
+
+    def close_words(self, word: str, n: int = 1) -> list[str]:
+        """Up to ``n`` vocabulary words spelled most like ``word`` (for "did you mean" hints)."""
+        import difflib
+
+        return difflib.get_close_matches(word, [w for w in self.wordtoix if w != END_TOKEN], n=n)
+
     def decode(self, ids: Iterable[int]) -> str:
         """Words of ``ids`` joined by spaces; padding zeros are skipped."""
         out = []

@@ -1,12 +1,17 @@
 """Pretraining a DAMSM text/image encoder pair on any dataset of ``dflib.data.build_dataset`` (AttnGAN's
 recipe: Adam, the learning rate decayed every few epochs, gradient clipping; docs/official_behaviour.md),
 retrieval accuracy to check it, and loading a pretrained run. The command line is ``python -m dflib
-pretrain`` (``dflib.cli.pretrain``)."""
+pretrain`` (``dflib.cli.pretrain``).
+
+A finished pretraining is never replaced silently: training runs point at its ``text_encoder.pth``, so
+``pretrain_damsm`` refuses an output folder that already holds one unless ``overwrite=True``, and writes
+each file whole (a temporary file, then a rename)."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -17,13 +22,17 @@ import torch
 from torch import Tensor, nn
 
 from ..data import build_dataset, collate
+from ..data.options import check_dataset_options
 from ..data.vocab import Vocab
 from .base import freeze
 from .damsm_loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
 from .image_encoders import InceptionImageEncoder, SmallImageEncoder
-from .rnn import RNNEncoder, load_text_encoder
+from .factory import read_state_dict, read_text_encoder
+from .rnn import RNNEncoder, _load_strict
 
-__all__ = ["NonFiniteDAMSMError", "DAMSMConfig", "lr_for_epoch", "damsm_step", "train_damsm", "retrieval_at_1", "pretrain_damsm", "load_damsm_run", "format_summary"]
+OUTPUT_FILES = ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")
+
+__all__ = ["OUTPUT_FILES", "check_output_free", "NonFiniteDAMSMError", "DAMSMConfig", "lr_for_epoch", "damsm_step", "train_damsm", "retrieval_at_1", "pretrain_damsm", "load_damsm_run", "format_summary"]
 
 
 @dataclass
@@ -176,6 +185,31 @@ def _build_image_encoder(kind: str, dim: int, imsize: int, inception_weights: st
     raise ValueError(f"unknown image encoder {kind!r}: use 'small' or 'inception'")
 
 
+def check_output_free(out_dir: str | Path, overwrite: bool = False) -> None:
+    """Refuse (``FileExistsError``) an ``out_dir`` that already holds a pretrained encoder (any of
+    :data:`OUTPUT_FILES`) unless ``overwrite``: training runs that point at its ``text_encoder.pth`` would
+    silently change."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder")
+    taken = [n for n in OUTPUT_FILES if (out / n).exists()]
+    if taken and not overwrite:
+        raise FileExistsError(
+            f"{out} already holds a pretrained DAMSM encoder ({', '.join(taken)}): runs that use its "
+            "text_encoder.pth would change without notice. Choose another --out, or pass --overwrite to replace it"
+        )
+
+
+def _save_whole(write: Any, path: Path) -> None:
+    """``write(temporary path)``, then rename it onto ``path``: the old file stays whole if writing fails."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def pretrain_damsm(
     dataset: str,
     out_dir: str | Path,
@@ -191,18 +225,22 @@ def pretrain_damsm(
     seed: int = 0,
     num_workers: int = 0,
     progress: bool = True,
+    overwrite: bool = False,
     **dataset_kw: Any,
 ) -> dict[str, Any]:
     """Pretrain a DAMSM text/image encoder pair on ``dflib.data.build_dataset(dataset, ...)``.
 
     Saves ``text_encoder.pth`` and ``image_encoder.pth`` (plain state dicts), ``vocab.json`` and
     ``damsm.json`` (settings, per-epoch losses, retrieval) in ``out_dir``; returns the same summary plus
-    the trained encoders under ``'text_encoder'`` / ``'image_encoder'``.
+    the trained encoders under ``'text_encoder'`` / ``'image_encoder'``. An ``out_dir`` that already holds
+    a pretrained encoder is refused before any work unless ``overwrite`` (:func:`check_output_free`);
+    ``dataset_kw`` are checked against the dataset class first (:mod:`dflib.data.options`).
     """
     from torch.utils.data import DataLoader
 
-
     cfg = cfg or DAMSMConfig()
+    check_output_free(out_dir, overwrite)
+    check_dataset_options(dataset, dataset_kw, prefix="--dataset-kw")
     torch.manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -233,9 +271,9 @@ def pretrain_damsm(
     eval_bs = min(cfg.batch_size, len(test_set))
     eval_loader = DataLoader(test_set, batch_size=eval_bs, shuffle=False, drop_last=True, collate_fn=collate)
     retrieval = retrieval_at_1(text_enc, img_enc, eval_loader, max_batches=20, gammas=cfg.gammas)
-    torch.save(text_enc.state_dict(), out / "text_encoder.pth")
-    torch.save(img_enc.state_dict(), out / "image_encoder.pth")
-    vocab.save(out / "vocab.json")
+    _save_whole(lambda p: torch.save(text_enc.state_dict(), p), out / "text_encoder.pth")
+    _save_whole(lambda p: torch.save(img_enc.state_dict(), p), out / "image_encoder.pth")
+    _save_whole(vocab.save, out / "vocab.json")
     summary = {
         "dataset": dataset,
         "imsize": imsize,
@@ -251,7 +289,7 @@ def pretrain_damsm(
         "seconds": seconds,
         "files": {n: str(out / n) for n in ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")},
     }
-    (out / "damsm.json").write_text(json.dumps(summary, indent=2))
+    _save_whole(lambda p: p.write_text(json.dumps(summary, indent=2)), out / "damsm.json")
     return {**summary, "text_encoder": text_enc, "image_encoder": img_enc}
 
 
@@ -265,12 +303,12 @@ def load_damsm_run(
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.pretrain?")
     meta = json.loads(meta_path.read_text())
-    text_enc = load_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
+    text_enc = read_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
     if meta.get("image_encoder_kind") == "inception":
         img_enc: nn.Module = InceptionImageEncoder(**meta["image_encoder_args"])
     else:
         img_enc = SmallImageEncoder(**meta["image_encoder_args"])
-    img_enc.load_weights(out / "image_encoder.pth")
+    _load_strict(img_enc, read_state_dict(out / "image_encoder.pth", "DAMSM image encoder"), "image encoder")
     text_enc, img_enc = text_enc.to(device), img_enc.to(device)
     if frozen:
         freeze(text_enc)
