@@ -110,3 +110,32 @@ def test_real_pair_gradients_under_no_grad_and_the_figure():
     plt.close(fig)
     with pytest.raises(ValueError, match="no gradient records"):
         runs.plot_gradient_norms([])
+
+
+def test_notebook_run_helpers(tmp_path):
+    from dflib.config import get_preset
+
+    steps = list(range(0, 1050, 50))
+    kept = list(steps)
+    for _ in range(3):
+        kept = runs.thin(kept + [kept[-1] + 50], 12)
+    assert len(kept) <= 12 and kept[0] == 0
+    assert runs.thin(steps, 4, by=lambda s: s) == [0, 350, 650, 1000]
+    assert runs.thin([1, 2], 4) == [1, 2]
+    report = runs.time_report(0.25, 1000, 4000, "cpu")
+    assert "0.25 s/step" in report and "3,000 left" in report and "12 min more" in report
+    cfg = runs.notebook_config(get_preset("shapes-32-cpu"), full_run=False, demo_steps=7)
+    assert cfg.max_steps == 7 and not cfg.progress and cfg.sample_every == 0
+    assert runs.notebook_config(get_preset("shapes-32-cpu"), full_run=True, demo_steps=7).max_steps == 4000
+    with pytest.raises(AssertionError, match="not on the training device"):
+        runs.assert_on_device("meta", x=torch.zeros(1))
+    runs.assert_on_device("cpu", x=torch.zeros(1))
+    snaps = [(0, torch.zeros(4, 3, 8, 8)), (10, torch.ones(4, 3, 8, 8))]
+    fig = runs.plot_snapshots(snaps, ["a", "b"], ncols=2)
+    assert fig.axes[0].get_ylabel() and fig.axes[1].get_title() == "after 10 steps"
+    plt.close(fig)
+    sh = {"n": 4, "truncation": 0.88, "accuracy": {"color": 1.0}, "chance": {"color": 0.125},
+          "n_stated": {"color": 4}, "real_accuracy": {"color": 1.0}, "diversity": {"size": 0.5},
+          "diversity_mean": 0.5}
+    text = runs.format_metrics(sh, {"fid": 90.0, "fid_floor": 11.0, "n": 300}, label="x")
+    assert "color     accuracy 1.000" in text and "FID 90.0" in text
