@@ -89,3 +89,13 @@ def test_pair_cosines_are_one_for_identical_captions_and_follow_the_vectors():
     assert set(cos) == set(text_probe.PAIR_PROBE)
     # one word in six differs: the bag of words keeps the pair apart (a random direction of its own)
     assert cos["position (left / right)"] < 0.95
+
+
+def test_shapes_damsm_trains_a_pair_on_given_data_options():
+    import torch
+
+    opts = {"max_objects": 1, "background": "gray", "length": 999}
+    text_enc, img_enc, history = text_probe.shapes_damsm(opts, epochs=1, length=64, max_steps_per_epoch=1)
+    assert len(history) == 1 and not text_enc.training and not img_enc.training
+    _, code = img_enc(torch.zeros(2, 3, 32, 32))
+    assert code.shape == (2, 256) and text_enc.encode(["a red circle", "a blue square"]).sent.shape == (2, 256)

@@ -6,7 +6,7 @@ helpers compare encoders (untrained bag of words, DAMSM-pretrained LSTM, MiniLM)
 their sentence vectors and show image-to-caption retrieval. The meaning probe separates meaning from word
 overlap: same meaning with no content word in common (synonyms) against shared words with another meaning.
 
-Introduced in ``notebooks/07_text_encoder.ipynb``.
+Introduced in ``notebooks/07_text_encoder.ipynb``; :func:`shapes_damsm` is used in ``09`` for R-precision.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dflib.data.vocab import tokenize
 from .plots import COLORS
 
 __all__ = [
+    "shapes_damsm",
     "pair_cosines",
     "PAIR_PROBE",
     "cosine_similarities",
@@ -245,3 +246,27 @@ def plot_meaning_probe(results: Mapping[str, ProbeResult]) -> Figure:
     axes[0, 0].set_ylabel("cosine with the anchor", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def shapes_damsm(data_options: Mapping, epochs: int = 3, length: int = 3200, batch_size: int = 32, seed: int = 0,
+                 max_steps_per_epoch: int | None = None):
+    """A DAMSM text/image encoder pair pretrained on ``shapes`` with the recipe of notebook 07 (BiLSTM text
+    encoder, ``SmallImageEncoder(256, 32 px, 8 regions)``, 32-image batches, the class mask), on the training
+    split of the data options given (e.g. a shipped model's). Returns ``(text_encoder, image_encoder,
+    history)`` in eval mode. Used by notebook 09 for R-precision."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from dflib.data import build_dataset, collate
+    from dflib.text import DAMSMConfig, RNNEncoder, SmallImageEncoder, train_damsm
+
+    opts = {k: v for k, v in dict(data_options).items() if k != "length"}
+    torch.manual_seed(seed)
+    train = build_dataset("shapes", split="train", imsize=32, seed=seed, length=length, **opts)
+    text_enc = RNNEncoder(len(train.vocab), vocab=train.vocab)
+    img_enc = SmallImageEncoder(dim=256, imsize=32, regions=8)
+    loader = DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True, collate_fn=collate,
+                        generator=torch.Generator().manual_seed(seed))
+    cfg = DAMSMConfig(epochs=epochs, batch_size=batch_size, max_steps_per_epoch=max_steps_per_epoch)
+    history = train_damsm(text_enc, img_enc, loader, cfg, progress=False)
+    return text_enc.eval(), img_enc.eval(), history
