@@ -1,18 +1,24 @@
-"""CPU training speed of the `make train` preset: steps per minute against threads and speed options, one run.
+"""Does the CPU default speed setting hold? The training step with ``fast=auto`` (what every preset uses; on
+a CPU it resolves to ``fast=on``: :meth:`dflib.fast.FastOptions.for_device`) against the reference fp32 step
+(``fast=off``) and against ``channels_last`` alone, at one thread, in one run.
 
-Every variant trains its own copy of the same networks (same initial weights) on the same batches, and the
-variants take their steps round by round (step 1 of every variant, then step 2, ...), so a change of load
-from other programs slows every variant alike instead of whichever happened to be running. Reported per
-variant: median seconds per step, steps per minute, the speed-up over the reference fp32 step at one
-thread, and fidelity: the largest relative difference of its D and G losses from the reference's over the
-first steps (exact options differ only in summation order, about 1e-6; bf16 changes precision, about 1e-2).
+Every variant trains its own copy of the same networks (same initial weights) on the same batches. Within a
+repeat the variants take their steps round by round (step 1 of every variant, then step 2, ...), so a change
+of load from other programs slows every variant alike; the order inside a round rotates from repeat to
+repeat. Each repeat gives each variant's median seconds per step and the ratios of those medians; the run
+reports every repeat, their mean and their spread (min to max), the machine and its load before and after.
+On a shared machine absolute times move with the load: the ratios of interleaved timings are the result.
+Fidelity: the relative difference of each variant's D and G losses from the reference's on the first step
+(same weights, same batch: exact options differ by summation order only, about 1e-4 at most). Later steps are left
+out: Adam's first updates move a weight by about the learning rate whatever the size of its gradient, so
+rounding differences in near-zero gradients grow into visible loss differences within a few steps.
 
-    python bench/cpu_speed.py                          # the table, about 4 minutes on 2 cores
-    python bench/cpu_speed.py --steps 10 --no-compile  # shorter
-    python bench/cpu_speed.py --out results/cpu_speed.json
+    python bench/cpu_speed.py                                   # about 3 minutes on a loaded 2-core machine
+    python bench/cpu_speed.py --out results/cpu_speed.json --docs docs/engineering.md --note "..."
+    python bench/cpu_speed.py --from results/cpu_speed.json --docs docs/engineering.md   # the page only
 
-The rows for more threads than this machine has cores are not measured; see docs/engineering.md for
-what to expect there.
+``--docs`` rewrites the table between the markers in that file from the result (:func:`markdown_table`);
+``tests/test_cpu_speed.py`` checks that the committed page shows the committed JSON.
 """
 
 from __future__ import annotations
@@ -29,114 +35,198 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dflib.config import get_preset  # noqa: E402
-from dflib.fast import FastOptions, build_fast_step, resolve_fast  # noqa: E402
+from dflib.config import apply_overrides, get_preset  # noqa: E402
+from dflib.fast import build_fast_step, resolve_fast  # noqa: E402
 from dflib.runtime import cpu_model, physical_cores  # noqa: E402
 
-EXACT_ALONE = ("channels_last", "batched_affine", "fused_adam", "compile")
-COMBINED = ("channels_last,batched_affine,fused_adam", "channels_last,batched_affine,fused_adam,compile")
-FIDELITY_STEPS = 3  # steps over which the losses are compared with the reference
-APPROX = ("channels_last,bf16", "channels_last,batched_affine,fused_adam,bf16")
+VARIANTS = ("off", "channels_last", "auto")  # the reference, one option alone, the default
+REFERENCE, DEFAULT = "off", "auto"
+# the ratios reported: name -> (slower variant, faster variant); each is median(slower) / median(faster)
+RATIOS = {
+    "auto_vs_off": ("off", "auto"),
+    "channels_last_vs_off": ("off", "channels_last"),
+    "auto_vs_channels_last": ("channels_last", "auto"),
+}
+FIDELITY_STEPS = 1  # steps over which the losses are compared with the reference (see the docstring)
+BEGIN = "<!-- cpu_speed table: written by `python bench/cpu_speed.py --docs` from results/cpu_speed.json -->"
+END = "<!-- end of cpu_speed table -->"
 
 
-def variants(threads: list[int], compile_too: bool) -> list[tuple[int, str]]:
-    """(threads, fast setting) rows: the reference and every exact option alone at one thread, then the
-    combinations (exact, then with bf16) at every thread count, and the reference at more threads."""
-    keep = (lambda v: compile_too or "compile" not in v)
-    rows = [(1, "off")] + [(1, v) for v in EXACT_ALONE if keep(v)]
-    for t in threads:
-        if t != 1:
-            rows.append((t, "off"))
-        rows += [(t, v) for v in COMBINED + APPROX if keep(v)]
-    return rows
-
-
-def _time_group(rows: list[dict], images, sents, noises, steps: int, warmup: int, t0: float) -> None:
-    """Round-robin steps of the variants of one thread count (no thread switching inside a round)."""
-    torch.set_num_threads(rows[0]["threads"])
-    for i in range(warmup + steps):
-        for r in rows:
-            s = time.perf_counter()
-            out = r["step"](r["images"], sents[i % 4], noises[i % 4])
-            errD, errG = float(out["errD"]), float(out["errG"])
-            if i >= warmup:
-                r["times"].append(time.perf_counter() - s)
-            r["losses"].append((errD, errG))
-        print(f"  {rows[0]['threads']} thread(s): round {i + 1}/{warmup + steps} ({time.perf_counter() - t0:.0f} s)",
-              file=sys.stderr, flush=True)
-
-
-def loss_difference(losses: list[tuple[float, float]], ref: list[tuple[float, float]], first: int = FIDELITY_STEPS) -> float:
+def loss_difference(losses: list[tuple[float, float]], ref: list[tuple[float, float]],
+                    first: int = FIDELITY_STEPS) -> float:
     """Largest difference of D's and G's losses from the reference's over the first ``first`` steps,
     relative to the reference loss (at least 0.1, so a loss crossing zero does not inflate it). Later steps
     are left out: two GAN runs that differ by rounding drift apart over tens of steps whatever the options."""
     return max(abs(a - b) / max(abs(b), 0.1) for la, lb in zip(losses[:first], ref[:first]) for a, b in zip(la, lb))
 
 
-def run(preset: str, batch: int | None, steps: int, warmup: int, threads: list[int], compile_too: bool) -> dict:
-    cfg = get_preset(preset)
-    model, batch = cfg.model, batch or cfg.batch_size
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else []
+
+
+def summarise(per_repeat: list[dict[str, float]]) -> dict[str, dict[str, float | list[float]]]:
+    """``{ratio: {"repeats": [...], "mean", "min", "max", "spread"}}`` from each repeat's ratios
+    (spread = max - min)."""
+    out = {}
+    for name in per_repeat[0]:
+        values = [r[name] for r in per_repeat]
+        out[name] = {"repeats": values, "mean": statistics.fmean(values), "min": min(values), "max": max(values),
+                     "spread": max(values) - min(values)}
+    return out
+
+
+def _one_repeat(model, variants: dict[str, object], images, sents, noises, steps: int, warmup: int,
+                order: list[str], t0: float) -> dict:
     cpu = torch.device("cpu")
+    runs = {}
+    for name in order:
+        opts = variants[name]
+        _, _, step = build_fast_step(model, opts, cpu, seed=0)
+        runs[name] = {"step": step, "images": opts.prepare_images(images), "times": [], "losses": []}
+    for i in range(warmup + steps):
+        for name in order:
+            r = runs[name]
+            s = time.perf_counter()
+            out = r["step"](r["images"], sents[i % len(sents)], noises[i % len(noises)])
+            losses = (float(out["errD"]), float(out["errG"]))
+            if i >= warmup:
+                r["times"].append(time.perf_counter() - s)
+            r["losses"].append(losses)
+        print(f"  round {i + 1}/{warmup + steps} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+    med = {name: statistics.median(r["times"]) for name, r in runs.items()}
+    ref = runs[REFERENCE]["losses"]
+    return {
+        "order": order,
+        "s_per_step": med,
+        "ratio": {k: med[slow] / med[fast] for k, (slow, fast) in RATIOS.items()},
+        "loss_diff": {name: loss_difference(r["losses"], ref) for name, r in runs.items()},
+    }
+
+
+def run(preset: str = "shapes-32-cpu", batch: int | None = 16, steps: int = 20, warmup: int = 2, repeats: int = 3,
+        threads: int = 1, overrides: list[str] | None = None, note: str = "") -> dict:
+    """Time the three settings in ``repeats`` interleaved repeats; the result is what ``--out`` writes."""
+    cfg = apply_overrides(get_preset(preset), list(overrides or []))
+    model, batch = cfg.model, batch or cfg.batch_size
+    torch.set_num_threads(threads)
+    cpu = torch.device("cpu")
+    variants = {name: resolve_fast(name, cpu) for name in VARIANTS}
     torch.manual_seed(0)
     images = torch.rand(batch, 3, model.imsize, model.imsize) * 2 - 1
     sents = [torch.randn(batch, model.cond_dim) for _ in range(4)]
     noises = [torch.randn(batch, model.z_dim) for _ in range(4)]
-    load = os.getloadavg()[0]
-    rows = []
-    for t, v in variants(threads, compile_too):
-        opts: FastOptions = resolve_fast(v, cpu)
-        _, _, step = build_fast_step(model, opts, cpu, seed=0)
-        rows.append({"threads": t, "fast": v, "exact": opts.exact, "step": step,
-                     "images": opts.prepare_images(images), "times": [], "losses": []})
+    load_before = _load()
     t0 = time.perf_counter()
-    for t in dict.fromkeys(r["threads"] for r in rows):
-        _time_group([r for r in rows if r["threads"] == t], images, sents, noises, steps, warmup, t0)
-    ref = rows[0]
-    out_rows = []
-    for r in rows:
-        med = statistics.median(r["times"])
-        out_rows.append({"threads": r["threads"], "fast": r["fast"], "exact": r["exact"], "s_per_step": med,
-                         "steps_per_min": 60.0 / med, "loss_diff": loss_difference(r["losses"], ref["losses"]),
-                         "loss_diff_step1": loss_difference(r["losses"], ref["losses"], first=1)})
-    for r in out_rows:
-        r["speedup"] = out_rows[0]["s_per_step"] / r["s_per_step"]
+    reps = []
+    for k in range(repeats):
+        order = list(VARIANTS[k % len(VARIANTS):] + VARIANTS[: k % len(VARIANTS)])
+        before = _load()
+        print(f"repeat {k + 1}/{repeats}: order {', '.join(order)}", file=sys.stderr, flush=True)
+        rep = _one_repeat(model, variants, images, sents, noises, steps, warmup, order, t0)
+        reps.append({**rep, "load_before": before, "load_after": _load()})
+    load_after = _load()
+    cores = physical_cores()
+    busy = bool(load_before) and load_before[0] > 0.5
     return {
-        "preset": preset, "batch": batch, "steps": steps, "warmup": warmup, "fidelity_steps": FIDELITY_STEPS,
-        "cpu": cpu_model(), "physical_cores": physical_cores(), "load_before": load,
-        "torch": torch.__version__, "rows": out_rows, "wall_s": time.perf_counter() - t0,
+        "preset": preset, "overrides": list(overrides or []), "batch": batch, "threads": threads, "steps": steps,
+        "warmup": warmup, "repeats": repeats, "fidelity_steps": FIDELITY_STEPS,
+        "variants": {name: {"fast": name, "options": o.enabled(), "exact": o.exact} for name, o in variants.items()},
+        "ratio_definitions": {k: f"median s/step of {slow} / median s/step of {fast}"
+                              for k, (slow, fast) in RATIOS.items()},
+        "repeat_results": reps,
+        "summary": summarise([r["ratio"] for r in reps]),
+        "machine": {
+            "cpu": cpu_model(), "physical_cores": cores, "logical_cpus": os.cpu_count(),
+            "torch": torch.__version__, "load_before": load_before, "load_after": load_after,
+            "loaded": busy,
+            "note": ((f"Shared machine: 1-minute load {load_before[0]:.1f} on {cores} cores before the run; absolute "
+                      "times are slower than on an idle machine, the ratios of the interleaved timings are the "
+                      "result. " if busy else "") + note).strip(),
+        },
+        "wall_s": time.perf_counter() - t0,
     }
 
 
-def format_table(res: dict) -> str:
-    lines = [f"{res['preset']} training step, batch {res['batch']}, {res['cpu']} ({res['physical_cores']} physical "
-             f"cores), torch {res['torch']}, median of {res['steps']} steps after {res['warmup']} untimed, "
-             f"1-min load {res['load_before']:.1f} before; loss diff = largest relative difference from the "
-             f"reference's D and G losses over the first {res['fidelity_steps']} steps",
-             f"{'threads':>7} {'fast':<46} {'exact':>5} {'s/step':>7} {'steps/min':>9} {'speed-up':>8} {'loss diff':>9}"]
-    for r in res["rows"]:
-        lines.append(f"{r['threads']:>7} {r['fast']:<46} {'yes' if r['exact'] else 'no':>5} {r['s_per_step']:>7.3f} "
-                     f"{r['steps_per_min']:>9.0f} {r['speedup']:>7.2f}x {r['loss_diff']:>9.1e}")
+def _label(res: dict, name: str) -> str:
+    opts = res["variants"][name]["options"]
+    if name == REFERENCE:
+        return "`off` (reference fp32 step)"
+    if name == DEFAULT:
+        return f"`auto` (the default; on a CPU = `on`: {', '.join(opts)})"
+    return f"`{name}` alone"
+
+
+def markdown_table(res: dict) -> str:
+    """The speed table of docs/engineering.md, from a result of :func:`run` (the test compares the two)."""
+    m, reps = res["machine"], res["repeat_results"]
+    n = len(reps)
+    lines = [
+        f"`{res['preset']}`, batch {res['batch']}, {res['threads']} thread{'s' if res['threads'] > 1 else ''}, "
+        f"median of {res['steps']} steps after "
+        f"{res['warmup']} untimed in each of {n} interleaved repeats; {m['cpu']}, {m['physical_cores']} physical "
+        f"cores, torch {m['torch']}; 1-minute load {m['load_before'][0]:.2f} before, {m['load_after'][0]:.2f} after."
+        + (f" {m['note']}" if m["note"] else ""),
+        "",
+        "| setting | s/step in repeats 1–%d | loss diff |" % n,
+        "|---|---|---|",
+    ]
+    for name in res["variants"]:
+        times = ", ".join(f"{r['s_per_step'][name]:.3f}" for r in reps)
+        diff = max(r["loss_diff"][name] for r in reps)
+        lines.append(f"| {_label(res, name)} | {times} | {diff:.1e} |")
+    lines += ["", "| ratio | repeats | mean | spread (min–max) |", "|---|---|---|---|"]
+    for key, (slow, fast) in RATIOS.items():
+        s = res["summary"][key]
+        each = ", ".join(f"{v:.3f}" for v in s["repeats"])
+        lines.append(f"| `{fast}` against `{slow}` | {each} | {s['mean']:.3f}× | {s['min']:.3f}–{s['max']:.3f} |")
+    wins = sum(r["s_per_step"][DEFAULT] < r["s_per_step"]["channels_last"] for r in reps)
+    lines += ["", f"The default took {res['summary']['auto_vs_off']['mean']:.2f}× as many steps as the reference in "
+              f"the same time, and was faster than `channels_last` alone in {wins} of {n} repeats."]
     return "\n".join(lines)
+
+
+def replace_block(text: str, table: str) -> str:
+    """``text`` with the part between :data:`BEGIN` and :data:`END` replaced by ``table``."""
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"no {BEGIN!r} ... {END!r} block to replace")
+    head, rest = text.split(BEGIN, 1)
+    return head + BEGIN + "\n" + table + "\n" + END + rest.split(END, 1)[1]
+
+
+def docs_block(text: str) -> str:
+    """The table between the markers of a page (what :func:`replace_block` wrote)."""
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--preset", default="shapes-32-cpu")
-    ap.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
-    ap.add_argument("--steps", type=int, default=20, help="timed steps per variant")
-    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation happens here)")
-    ap.add_argument("--threads", default=None, help="comma list of thread counts (default: 1 .. physical cores)")
-    ap.add_argument("--no-compile", action="store_true", help="leave out torch.compile (saves about a minute)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=20, help="timed steps per variant and repeat")
+    ap.add_argument("--warmup", type=int, default=2, help="untimed steps first, in every repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="a config override, e.g. model.ngf=8")
+    ap.add_argument("--note", default="", help="what else ran on the machine (stored in the JSON)")
     ap.add_argument("--out", default=None, help="also write the result as JSON here")
+    ap.add_argument("--docs", default=None, help="rewrite the table between the markers of this page")
+    ap.add_argument("--from", dest="from_json", default=None, help="measure nothing: read this result JSON instead")
     args = ap.parse_args(argv)
-    threads = [int(t) for t in args.threads.split(",")] if args.threads else list(range(1, physical_cores() + 1))
-    if args.steps < 1 or args.warmup < 1 or min(threads) < 1:
-        ap.error("--steps, --warmup and every --threads value must be at least 1")
-    res = run(args.preset, args.batch, args.steps, args.warmup, threads, not args.no_compile)
-    print(format_table(res))
+    if min(args.steps, args.warmup, args.repeats, args.threads) < 1:
+        ap.error("--steps, --warmup, --repeats and --threads must be at least 1")
+    if args.from_json:
+        res = json.loads(Path(args.from_json).read_text())
+    else:
+        res = run(args.preset, args.batch, args.steps, args.warmup, args.repeats, args.threads, args.overrides,
+                  args.note)
+    table = markdown_table(res)
+    print(table)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    if args.docs:
+        page = Path(args.docs)
+        page.write_text(replace_block(page.read_text(), table))
     return 0
 
 

@@ -1,18 +1,26 @@
 """dflib: DF-GAN (Tao et al., CVPR 2022; arXiv 2008.05865v4) re-implemented for learning and research.
 
-The package is layered; every module imports only from the layers above it in this list
-(``tests/test_layers.py`` checks it, function-local imports included):
+The package is layered. The table below is the one statement of its layers: ``tests/test_layers.py``
+reads it (from this file's source) and checks every import of every module against it, function-local
+imports included. A module imports only from the lines above its own, or from inside its own package
+(``data/``, ``text/``, ...); a name ending in ``/`` is a package, ``__init__`` is this file.
 
-    figures, runtime, weights        figure audit; seeds and devices; strict weights     (runtime: figures only)
-    models, losses, noise            the networks, the losses, noise                     (no dflib imports)
-    config                           ModelConfig, TrainConfig, presets (plain data)
-    data/, text/                     datasets and their order; text encoders
-    step, distributed                one training iteration; several GPUs
-    fast/, checkpoint                speed wrappers around the step; checkpoint files
-    train, sample, metrics/          the Trainer; sampling; FID, attributes, diversity
-    export                           a shipped generator as ONNX + JSON for a web page
-    cli/                             python -m dflib train | sample | evaluate | pretrain | export
-    teach/                           helpers of the notebooks only (never imported by the core)
+    figures, runtime, weights, interrupts   caption-row figures; seeds, devices, DFGAN_QUICK; strict weights; signals
+    models, losses, noise                   the networks, the losses, noise (no dflib imports)
+    config                                  ModelConfig, TrainConfig, presets, overrides (plain data)
+    __init__, settings                      this file: the small public API; checks of typed-in values
+    data/                                   datasets and their resumable order
+    text/                                   text encoders, DAMSM pretraining
+    step, distributed                       the reference training step and its optimisers; torchrun set-up
+    fast/, checkpoint                       speed wrappers around the step; checkpoint files
+    run_folder, pretrained                  one run per folder; shipped models by name
+    sample, export                          sampling; a shipped generator as ONNX + JSON for a web page
+    metrics/                                FID, attributes, diversity, a run's evaluation, emoji measures
+    train                                   the Trainer: build, loop, log, save, resume
+    ablation                                every ablation variant trained through the Trainer, compared
+    cli/                                    python -m dflib train | sample | evaluate | pretrain | export
+    __main__                                python -m dflib
+    teach/                                  helpers of the notebooks only (imported by notebooks/ alone)
 
 The names below are the small public API the notebooks use; everything else is imported from its module.
 """
@@ -20,7 +28,7 @@ The names below are the small public API the notebooks use; everything else is i
 from .config import ModelConfig, TrainConfig, build_models, get_preset
 from .losses import hinge_d_loss, hinge_g_loss, ma_gp, r1_penalty, roll_mismatch
 from .models import NetC, NetD, NetG, count_parameters
-from .runtime import is_fast, pick, seed_everything, setup_notebook
+from .runtime import is_fast, is_quick, pick, seed_everything, setup_notebook  # is_fast: the old name of is_quick
 
 __version__ = "0.1.0"
 
@@ -38,7 +46,7 @@ __all__ = [
     "ma_gp",
     "r1_penalty",
     "roll_mismatch",
-    "is_fast",
+    "is_quick",
     "pick",
     "seed_everything",
     "setup_notebook",

@@ -1,97 +1,41 @@
-"""Is a figure readable without its notebook? Titles and axis labels, checked where a figure is shown.
+"""Figures of generated images that the notebooks and the tools share.
 
-``figure_problems(fig)`` lists, for every visible panel that draws axes (image grids and diagrams switch
-their axes off and are exempt), a missing title (the figure's suptitle counts for every panel) and a missing
-x or y label where that axis shows tick labels. Colour bars are exempt; their label is the colour bar's own.
-
-In a notebook, :func:`dflib.setup_notebook` calls :func:`install_figure_audit`: every figure the kernel
-renders as PNG then carries ``{"dflib": {"figure_problems": [...]}}`` in the output's metadata, so a test over
-the *committed* notebooks (``tests/test_notebook_outputs.py``) can fail on an unlabelled figure without
-running anything.
+:func:`plot_caption_rows` draws one row of images per caption, the caption written left of its row: the
+README's sample figure (``tools/sample_figure.py``) and notebooks 05 and 09 (through
+``dflib.teach.image_grids``) use it. matplotlib is imported when a figure is drawn, not with this module;
+nothing here changes matplotlib's or IPython's settings.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["figure_problems", "install_figure_audit", "METADATA_KEY"]
+from torch import Tensor
 
-METADATA_KEY = "dflib"
-
-
-def _shows_tick_labels(axis: Any) -> bool:
-    if not axis.get_visible():
-        return False
-    return any(t.get_visible() and t.get_text() for t in axis.get_ticklabels())
-
-
-def figure_problems(fig: Any) -> list[str]:
-    """What a reader would miss in ``fig``: panels without a title, axes without a label (empty = fine)."""
-    suptitle = getattr(fig, "_suptitle", None)
-    has_suptitle = bool(suptitle is not None and suptitle.get_text().strip())
-    try:  # tick labels are only known after a draw
-        fig.canvas.draw()
-    except Exception:  # noqa: BLE001 - a backend that cannot draw: judge from what is set
-        pass
-    problems = []
-    # some panel or the figure says what is shown: image-only panels (a grid of samples) may then go untitled
-    fig_text = has_suptitle or any(a.get_title().strip() or a.get_ylabel().strip() for a in fig.axes)
-    for i, ax in enumerate(fig.axes):
-        if not ax.get_visible() or not ax.axison or ax.get_label() == "<colorbar>":
-            continue
-        name = f"panel {i}" + (f" ({ax.get_title()!r})" if ax.get_title() else "")
-        image_only = bool(ax.images) and not ax.lines and not ax.collections and not ax.patches
-        if image_only and fig_text and not _shows_tick_labels(ax.xaxis):
-            continue
-        if not (ax.get_title().strip() or has_suptitle or ax.get_title("left").strip()):
-            problems.append(f"{name}: no title (set_title, or a suptitle for the figure)")
-        if _shows_tick_labels(ax.xaxis) and not ax.get_xlabel().strip():
-            problems.append(f"{name}: no x-axis label")
-        if _shows_tick_labels(ax.yaxis) and not ax.get_ylabel().strip():
-            problems.append(f"{name}: no y-axis label")
-    return problems
-
-
-def install_figure_audit(ip: Any = None) -> bool:
-    """Make the IPython kernel attach :func:`figure_problems` to every figure it renders as PNG.
-
-    The inline backend (re)registers its own PNG formatter when pyplot first loads, so the wrapper is put
-    back in front of whatever is registered before every cell. Returns False outside IPython.
-    """
-    if ip is None:
-        try:
-            from IPython import get_ipython
-        except ImportError:  # pragma: no cover - IPython comes with Jupyter
-            return False
-        ip = get_ipython()
-    if ip is None:
-        return False
-    import matplotlib.pyplot as plt
+if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-    plt.close(plt.figure())  # loads the inline backend now, which registers its PNG formatter to wrap
-    png = ip.display_formatter.formatters["image/png"]
+__all__ = ["plot_caption_rows"]
 
-    def wrap(*_args: Any) -> None:
-        current = png.lookup_by_type(Figure) if Figure in png.type_printers else None
-        if current is None or getattr(current, "_dflib_audit", False):
-            return
 
-        def audited(fig: Figure) -> Any:
-            out = current(fig)
-            data, meta = (out if isinstance(out, tuple) else (out, {}))
-            if data is None:
-                return None
-            meta = dict(meta or {})
-            meta[METADATA_KEY] = {"figure_problems": figure_problems(fig)}
-            return data, meta
+def plot_caption_rows(images: Tensor, captions: Sequence[str], size: float = 1.0, max_chars: int = 40) -> "Figure":
+    """``images`` ``(R, N, 3, H, W)`` in [-1, 1], one row per caption (caption written left of the row)."""
+    import matplotlib.pyplot as plt
 
-        audited._dflib_audit = True  # type: ignore[attr-defined]
-        png.for_type(Figure, audited)
-
-    wrap()
-    callbacks = ip.events.callbacks.get("pre_run_cell", [])
-    if not any(getattr(cb, "_dflib_audit", False) for cb in callbacks):
-        wrap._dflib_audit = True  # type: ignore[attr-defined]
-        ip.events.register("pre_run_cell", wrap)
-    return True
+    if images.dim() != 5 or images.shape[0] != len(captions):
+        raise ValueError(f"plot_caption_rows needs (len(captions), N, C, H, W) images; got {tuple(images.shape)} "
+                         f"for {len(captions)} captions")
+    rows, n = images.shape[:2]
+    fig, axes = plt.subplots(rows, n, figsize=(size * n + 2.2, size * rows), squeeze=False)
+    imgs = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 1, 3, 4, 2).numpy()
+    for r in range(rows):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(imgs[r, c], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+        text = captions[r] if len(captions[r]) <= max_chars else captions[r][: max_chars - 3] + "..."
+        axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7)
+    fig.subplots_adjust(left=2.2 / (size * n + 2.2), right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
+    return fig

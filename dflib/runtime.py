@@ -1,33 +1,70 @@
-"""Run-time switches shared by the notebooks, the CLIs and the tests (no global state is kept).
+"""Run-time switches shared by the notebooks, the CLIs and the tests (no global state but a one-time note).
 
-``DFGAN_FAST=1`` shrinks every run for CI: notebooks call ``pick(full=..., fast=...)``.
+``DFGAN_QUICK=1`` shrinks every notebook run for CI: notebooks call ``pick(full=..., quick=...)``.
+(The speed options of training, ``TrainConfig.fast`` and :mod:`dflib.fast`, are another matter.)
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import random
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 __all__ = [
-    "is_fast", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment",
+    "is_quick", "pick", "seed_everything", "default_device", "setup_notebook", "diagnose_environment",
     "check_environment", "physical_cores", "free_cores", "cpu_model",
 ]
 
+QUICK_ENV = "DFGAN_QUICK"
+OLD_QUICK_ENV = "DFGAN_FAST"  # the switch's name until issue #23; still read, with a deprecation note
+
+
+def is_quick() -> bool:
+    """True when the environment variable ``DFGAN_QUICK`` is ``1`` (CI / smoke runs).
+
+    ``DFGAN_FAST``, the old name, counts when ``DFGAN_QUICK`` is not set: it then raises a
+    :class:`DeprecationWarning` and prints one line on stderr (once per process) saying what to set instead.
+    """
+    value = os.environ.get(QUICK_ENV)
+    if value is None and OLD_QUICK_ENV in os.environ:
+        value = os.environ[OLD_QUICK_ENV].strip()
+        note = f"dflib: {OLD_QUICK_ENV} is deprecated, set {QUICK_ENV}={value} instead"
+        warnings.warn(note, DeprecationWarning, stacklevel=2)
+        _note_once(note)
+    return (value or "0").strip() == "1"
+
+
+@functools.cache
+def _note_once(note: str) -> None:
+    print(note, file=sys.stderr)
+
 
 def is_fast() -> bool:
-    """True when the environment variable ``DFGAN_FAST`` is ``1`` (CI / smoke runs)."""
-    return os.environ.get("DFGAN_FAST", "0").strip() == "1"
+    """The old name of :func:`is_quick`, kept for notebooks written before the rename."""
+    return is_quick()
 
 
-def pick(full, fast):
-    """``fast`` under ``DFGAN_FAST=1``, else ``full``: ``steps = pick(full=2000, fast=5)``."""
-    return fast if is_fast() else full
+_UNSET = object()
+
+
+def pick(full, quick=_UNSET, *, fast=_UNSET):
+    """``quick`` under ``DFGAN_QUICK=1``, else ``full``: ``steps = pick(full=2000, quick=5)``.
+
+    ``fast=`` is the keyword's old name, kept for notebooks written before the rename."""
+    if fast is not _UNSET:
+        if quick is not _UNSET:
+            raise TypeError("pick() takes quick= or its old name fast=, not both")
+        quick = fast
+    if quick is _UNSET:
+        raise TypeError("pick() needs the quick-mode value: pick(full=..., quick=...)")
+    return quick if is_quick() else full
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -46,13 +83,11 @@ def default_device(prefer: str | None = None) -> torch.device:
 
 
 def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator:
-    """One call at the top of every notebook: seeds, thread count, quiet warnings, figure defaults."""
-    import warnings
-
+    """One call at the top of every notebook: seeds, thread count, quiet warnings, figure defaults (patches nothing)."""
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")
     if threads is None:
-        # fast mode runs in CI beside another notebook (pytest -n 2): one thread each avoids oversubscription
-        threads = 1 if is_fast() else int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or free_cores()
+        # quick mode runs in CI beside another notebook (pytest -n 2): one thread each avoids oversubscription
+        threads = 1 if is_quick() else int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or free_cores()
     torch.set_num_threads(max(1, threads))
     try:
         import matplotlib
@@ -61,9 +96,6 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator
         matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4), "font.size": 10})
     except ImportError:  # pragma: no cover - matplotlib is a hard dependency
         pass
-    from .figures import install_figure_audit
-
-    install_figure_audit()  # every rendered figure records its missing titles/labels (dflib.figures)
     return seed_everything(seed)
 
 

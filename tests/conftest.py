@@ -10,7 +10,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def load_bench():
     """``load_bench("train_step")``: a script from ``bench/`` imported as a module (bench/ is no package)."""
 

@@ -1,44 +1,49 @@
 """dflib's layering, read from the source (AST, nothing imported): no import cycles, function-local imports
-included, and every module imports only from the layers below it (see the layer list in dflib/__init__.py)."""
+included, and every module imports only from the layers below it. The layers are the table in
+dflib/__init__.py's docstring, parsed here: there is no other copy of it."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1] / "dflib"
+REPO = Path(__file__).resolve().parents[1]
+ROOT = REPO / "dflib"
 
-# (prefix, rank): a module may import modules of a lower rank, or of its own package (data/, text/, ...).
-LAYERS = [
-    ("dflib.runtime", 0),
-    ("dflib.figures", -1),  # matplotlib only: the figure audit setup_notebook installs
-    ("dflib.weights", 0),
-    ("dflib.models", 1),
-    ("dflib.losses", 1),
-    ("dflib.noise", 1),
-    ("dflib.config", 2),
-    ("dflib", 2.5),  # the package itself: its public API re-exports the layers below
-    ("dflib.data", 3),
-    ("dflib.text", 3.5),
-    ("dflib.step", 4),
-    ("dflib.distributed", 4),
-    ("dflib.fast", 5),
-    ("dflib.checkpoint", 5),
-    ("dflib.run_folder", 5.5),
-    ("dflib.pretrained", 5.5),
-    ("dflib.interrupts", 0),
-    ("dflib.sample", 6),
-    ("dflib.export", 6),  # a shipped generator for a web page (ONNX + text tables)
-    ("dflib.metrics", 6.5),
-    ("dflib.train", 7),
-    ("dflib.ablation", 7.5),
-    ("dflib.cli", 8),
-    ("dflib.__main__", 8.5),
-    ("dflib.teach", 9),
-]
-GROUPS = ("dflib.data", "dflib.text", "dflib.fast", "dflib.metrics", "dflib.cli", "dflib.teach")
+
+def layer_table(init: Path = ROOT / "__init__.py") -> list[list[str]]:
+    """The layer table of ``dflib/__init__.py``'s docstring, lowest layer first, as module names: the indented
+    block after the paragraph that says the package is layered; on each line the names before the first run
+    of two spaces. ``figures`` -> ``dflib.figures``, ``data/`` -> the package ``dflib.data/``, ``__init__``
+    -> ``dflib`` (the package's own file)."""
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+    after = doc[doc.index("The package is layered"):]
+    block = re.search(r"\n\n((?: {4}\S.*\n?)+)", after)
+    assert block, f"no indented layer table after 'The package is layered' in {init}"
+    table = []
+    for line in block.group(1).splitlines():
+        names = re.split(r"\s{2,}", line.strip())[0]
+        table.append(["dflib" if n == "__init__" else f"dflib.{n}" for n in (x.strip() for x in names.split(","))])
+    return table
+
+
+def ranks(table: list[list[str]]) -> tuple[dict[str, int], tuple[str, ...]]:
+    """``(module or package -> line, packages)``; packages (``dflib.data/``) are returned without the slash."""
+    rank, packages = {}, []
+    for i, names in enumerate(table):
+        for n in names:
+            if n.endswith("/"):
+                n = n[:-1]
+                packages.append(n)
+            assert n not in rank, f"{n} is on two lines of the layer table"
+            rank[n] = i
+    return rank, tuple(packages)
+
+
+RANK, GROUPS = ranks(layer_table())
 
 
 def modules(root: Path = ROOT) -> dict[str, Path]:
@@ -112,13 +117,28 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def rank(module: str) -> float:
-    best = max((p for p, _ in LAYERS if module == p or module.startswith(p + ".")), key=len)
-    return dict(LAYERS)[best]
+def group(module: str, groups: tuple[str, ...] = GROUPS) -> str | None:
+    """The package of the table (``dflib.data``, ...) ``module`` belongs to, if any."""
+    return next((g for g in groups if module == g or module.startswith(g + ".")), None)
 
 
-def group(module: str) -> str | None:
-    return next((g for g in GROUPS if module == g or module.startswith(g + ".")), None)
+def rank(module: str, table_rank: dict[str, int] = RANK, groups: tuple[str, ...] = GROUPS) -> int | None:
+    """The line of the table ``module`` is on: its package's line, else its own (None: not in the table)."""
+    return table_rank.get(group(module, groups) or module)
+
+
+def upward_imports(graph: dict[str, set[str]], table_rank: dict[str, int] = RANK,
+                   groups: tuple[str, ...] = GROUPS) -> list[str]:
+    """Every import of a module on the same line of the table or a higher one (inside a package: allowed)."""
+    bad = []
+    for m, deps in sorted(graph.items()):
+        for d in sorted(deps):
+            rm, rd = rank(m, table_rank, groups), rank(d, table_rank, groups)
+            if group(m, groups) is not None and group(m, groups) == group(d, groups):
+                continue
+            if rm is None or rd is None or rd >= rm:
+                bad.append(f"{m} (line {rm}) imports {d} (line {rd})")
+    return bad
 
 
 def test_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path):
@@ -138,20 +158,95 @@ def test_no_import_cycles_inside_dflib():
     assert not found, "import cycles (function-local imports count): " + "; ".join(" <-> ".join(c) for c in found)
 
 
-def test_every_module_has_a_layer():
-    assert len(modules()) > 40
-    for m in modules():
-        assert any(m == p or m.startswith(p + ".") for p, _ in LAYERS), m
+def test_the_table_is_read_from_the_package_docstring():
+    table = layer_table()
+    assert table[0][:2] == ["dflib.figures", "dflib.runtime"] and table[-1] == ["dflib.teach/"]
+    assert RANK["dflib.models"] < RANK["dflib.config"] < RANK["dflib"] < RANK["dflib.data"] < RANK["dflib.text"]
+    assert RANK["dflib.train"] < RANK["dflib.ablation"] < RANK["dflib.cli"]  # the ablation sits just above train
+    assert "dflib.metrics" in GROUPS and "dflib.metrics.run_metrics" not in RANK
+
+
+def test_every_name_in_the_table_is_a_module_and_every_module_has_a_line():
+    mods = modules()
+    assert len(mods) > 40
+    for name in RANK:
+        assert name in mods, f"the layer table in dflib/__init__.py names {name}, which does not exist"
+    for m in mods:
+        assert rank(m) is not None, f"{m} has no line in the layer table of dflib/__init__.py"
+
+
+def test_the_checker_reports_an_upward_import_and_an_import_within_a_line(tmp_path):
+    pkg = tmp_path / "dflib"
+    (pkg / "data").mkdir(parents=True)
+    table = "    low, side   a\n    data/       b\n    top   c\n"
+    (pkg / "__init__.py").write_text(f'"""x.\n\nThe package is layered:\n\n{table}"""\n')
+    (pkg / "low.py").write_text("def f():\n    from dflib.top import g\n")  # upward, function-local
+    (pkg / "side.py").write_text("from .low import f\n")  # same line
+    (pkg / "data" / "__init__.py").write_text("from .a import x\nfrom dflib.low import f\n")
+    (pkg / "data" / "a.py").write_text("x = 1\n")
+    (pkg / "top.py").write_text("import dflib.data.a\n")
+    table_rank, groups = ranks(layer_table(pkg / "__init__.py"))
+    assert table_rank == {"dflib.low": 0, "dflib.side": 0, "dflib.data": 1, "dflib.top": 2}
+    assert groups == ("dflib.data",)
+    bad = upward_imports(import_graph(pkg), table_rank, groups)
+    assert bad == ["dflib.low (line 0) imports dflib.top (line 2)", "dflib.side (line 0) imports dflib.low (line 0)"]
 
 
 def test_modules_import_only_downwards():
-    bad = []
-    for m, deps in import_graph().items():
-        for d in deps:
-            same_group = group(m) is not None and group(m) == group(d)
-            if not same_group and rank(d) >= rank(m):
-                bad.append(f"{m} (layer {rank(m)}) imports {d} (layer {rank(d)})")
-    assert not bad, "\n".join(bad)
+    bad = upward_imports(import_graph())
+    assert not bad, "imports against the layer table of dflib/__init__.py:\n" + "\n".join(bad)
+
+
+def test_the_engineering_page_points_to_the_table_instead_of_repeating_it():
+    text = (REPO / "docs" / "engineering.md").read_text()
+    assert "dflib/__init__.py" in text
+    for names in layer_table()[1:]:
+        shown = ", ".join(n.removeprefix("dflib.") for n in names)
+        repeated = re.search(rf"^\s*{re.escape(shown)}\s", text, re.M)
+        assert not repeated, f"docs/engineering.md repeats the layer line {shown!r}"
+
+
+def _imports_teach(path: Path) -> bool:
+    try:
+        tree = ast.parse(path.read_text(), str(path))
+    except (SyntaxError, UnicodeDecodeError):
+        return False
+    for node in ast.walk(tree):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+        if any(n == "dflib.teach" or n.startswith("dflib.teach.") for n in names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "dflib" and any(a.name == "teach" for a in node.names):
+            return True
+    return False
+
+
+def python_files_importing_teach(repo: Path = REPO) -> list[str]:
+    """Python files of the repository, outside notebooks/, dflib/teach/ and the tests of teach and of the
+    notebooks' code (tests/test_teach_*.py, tests/test_notebook*.py), that import dflib.teach."""
+    skip = {".venv", ".git", "runs", "notebooks", "site", "build", "node_modules"}
+    out = []
+    for path in sorted(repo.rglob("*.py")):
+        rel = path.relative_to(repo)
+        tests_of_teach = rel.parts[0] == "tests" and rel.name.startswith(("test_teach_", "test_notebook"))
+        if skip & set(rel.parts[:-1]) or rel.parts[:2] == ("dflib", "teach") or tests_of_teach:
+            continue
+        if _imports_teach(path):
+            out.append(str(rel))
+    return out
+
+
+def test_only_notebooks_import_teach(tmp_path):
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "a.py").write_text("def f():\n    from dflib.teach.widgets import X\n")
+    (tmp_path / "tools" / "b.py").write_text("from dflib import teach\n")
+    (tmp_path / "tools" / "c.py").write_text("import dflib.metrics\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_teach_x.py").write_text("from dflib.teach import toys\n")  # a test of teach
+    (tmp_path / "tests" / "test_y.py").write_text("import dflib.teach.toys\n")
+    assert python_files_importing_teach(tmp_path) == ["tests/test_y.py", "tools/a.py", "tools/b.py"]
+    found = python_files_importing_teach()
+    assert not found, f"dflib.teach is for the notebooks only, but these import it: {found}"
 
 
 @pytest.mark.parametrize(

@@ -77,8 +77,8 @@ def test_code_lines_fit(path):
 
 
 def _figure_audits(path):
-    """(cell index, audit or None) for every PNG output: the audit is what dflib.figures attached when the
-    notebook was executed (titles and axis labels a reader would miss)."""
+    """(cell index, audit or None) for every PNG output: the audit is what tools/figure_audit.py attached when
+    `make execute` ran the notebook (titles and axis labels a reader would miss)."""
     for i, cell in enumerate(_cells(path)):
         for out in cell.get("outputs", []):
             if "image/png" in out.get("data", {}):
@@ -88,10 +88,10 @@ def _figure_audits(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_figures_have_titles_and_axis_labels(path):
-    """Every committed figure was audited when it was rendered (setup_notebook installs the audit), and the
-    audit found no panel without a title and no axis with ticks but no label."""
+    """Every committed figure was audited when it was rendered (`make execute` loads the audit into the
+    kernel), and the audit found no panel without a title and no axis with ticks but no label."""
     audits = list(_figure_audits(path))
     for i, audit in audits:
-        assert audit is not None, (f"{path.name} cell {i}: a figure rendered without dflib's audit: re-execute the "
-                                   "notebook (make execute) after setup_notebook()")
+        assert audit is not None, (f"{path.name} cell {i}: a figure rendered without the figure audit: re-execute "
+                                   f"the notebook with `make execute NOTEBOOKS=notebooks/{path.name}`")
         assert not audit["figure_problems"], f"{path.name} cell {i}: {'; '.join(audit['figure_problems'])}"

@@ -9,18 +9,49 @@ from pathlib import Path
 import pytest
 import torch
 
+import dflib
 from dflib import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_fast_switch_and_pick(monkeypatch):
-    monkeypatch.setenv("DFGAN_FAST", "1")
-    assert runtime.is_fast() and runtime.pick(full=100, fast=2) == 2
-    monkeypatch.setenv("DFGAN_FAST", "0")
-    assert not runtime.is_fast() and runtime.pick(full=100, fast=2) == 100
-    monkeypatch.delenv("DFGAN_FAST")
-    assert not runtime.is_fast()
+def test_quick_switch_and_pick(monkeypatch):
+    monkeypatch.delenv("DFGAN_FAST", raising=False)
+    monkeypatch.setenv("DFGAN_QUICK", "1")
+    assert runtime.is_quick() and runtime.pick(full=100, quick=2) == 2 and runtime.pick(100, 2) == 2
+    monkeypatch.setenv("DFGAN_QUICK", "0")
+    assert not runtime.is_quick() and runtime.pick(full=100, quick=2) == 100
+    monkeypatch.delenv("DFGAN_QUICK")
+    assert not runtime.is_quick()
+    with pytest.raises(TypeError):
+        runtime.pick(full=100)
+
+
+def test_the_old_names_still_work(monkeypatch):
+    """Notebooks written before the rename used ``pick(full=..., fast=...)`` and ``is_fast()``."""
+    monkeypatch.delenv("DFGAN_FAST", raising=False)
+    monkeypatch.setenv("DFGAN_QUICK", "1")
+    assert runtime.pick(full=100, fast=2) == 2 and runtime.is_fast() and dflib.is_fast()
+    monkeypatch.setenv("DFGAN_QUICK", "0")
+    assert runtime.pick(full=100, fast=2) == 100 and not runtime.is_fast()
+    with pytest.raises(TypeError, match="not both"):
+        runtime.pick(100, quick=1, fast=2)
+    assert "is_fast" not in dflib.__all__ and "is_quick" in dflib.__all__
+
+
+@pytest.mark.parametrize("value, quick", [("1", True), ("0", False)])
+def test_the_old_switch_still_works_with_a_one_line_note(monkeypatch, capsys, value, quick):
+    monkeypatch.delenv("DFGAN_QUICK", raising=False)
+    monkeypatch.setenv("DFGAN_FAST", value)
+    runtime._note_once.cache_clear()
+    with pytest.warns(DeprecationWarning, match=f"DFGAN_FAST is deprecated, set DFGAN_QUICK={value} instead"):
+        assert runtime.is_quick() is quick
+    with pytest.warns(DeprecationWarning):
+        assert runtime.pick(full=100, quick=2) == (2 if quick else 100)
+    err = capsys.readouterr().err
+    assert err == f"dflib: DFGAN_FAST is deprecated, set DFGAN_QUICK={value} instead\n"  # one line, once
+    monkeypatch.setenv("DFGAN_QUICK", "0" if quick else "1")  # the new name wins, silently
+    assert runtime.is_quick() is not quick and capsys.readouterr().err == ""
 
 
 def test_seed_everything_is_reproducible():

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from notebook_times import ROOT, human, run_seconds  # noqa: E402
 
 TEACHES = {
-    "00": ("Setup and a tour", "environment check, the `DFGAN_FAST` switch, what DF-GAN changed, the bundled data"),
+    "00": ("Setup and a tour", "environment check, the `DFGAN_QUICK` switch, what DF-GAN changed, the bundled data"),
     "01": ("GAN basics", "a 2-D toy GAN: D as a heat map with G's gradient arrows, real mode collapse, a widget"),
     "02": ("The hinge loss", "BCE vs WGAN vs hinge: the losses, their gradients, the margin a critic keeps"),
     "03": ("Zero-centred gradient penalties", "Dirac-GAN fields, simultaneous vs alternating steps, eigenvalues against γ"),

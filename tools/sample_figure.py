@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dflib.metrics.attributes import predict_attributes  # noqa: E402
 from dflib.metrics.shapes_eval import shapes_classifier  # noqa: E402
+from dflib.figures import plot_caption_rows  # noqa: E402
 from dflib.data.shapes_draw import COLOR_NAMES, POSITION_NAMES, SHAPE_NAMES, SIZE_NAMES  # noqa: E402
 from dflib.pretrained import load_pretrained  # noqa: E402
 from dflib.sample import generate, load_text_encoder_for  # noqa: E402
-from dflib.teach.image_grids import plot_caption_rows  # noqa: E402
 
 PROMPTS = ("a red circle", "a big blue square on the left", "a small green star on the right", "a yellow triangle")
 NAMES = {"color": COLOR_NAMES, "shape": SHAPE_NAMES, "size": SIZE_NAMES, "position": POSITION_NAMES}

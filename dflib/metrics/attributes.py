@@ -57,7 +57,6 @@ __all__ = [
     "generate_for_dataset",
     "generate_for_items",
     "evaluate_generator_attributes",
-    "generator_attribute_accuracy",
 ]
 
 
@@ -303,30 +302,3 @@ def evaluate_generator_attributes(
     out.update({f"real_{k}": v for k, v in real_acc.items()})
     out["n"] = n
     return out
-
-
-def generator_attribute_accuracy(
-    netG: nn.Module,
-    encode_fn: Any,
-    n: int = 512,
-    imsize: int = 32,
-    device: str | torch.device = "cpu",
-    seed: int = 0,
-    truncation: float | None = None,
-    classifier_path: str | Path | None = None,
-    classifier_steps: int = 400,
-    dataset_kwargs: Mapping[str, Any] | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """:func:`evaluate_generator_attributes` on the ``shapes`` **test** split at ``imsize``;
-    ``dataset_kwargs`` (e.g. the training data options) go to ``build_dataset``, default
-    ``max_objects=1``."""
-    from dflib.data import build_dataset
-
-    kw = {"seed": seed, "max_objects": 1, **{k: v for k, v in dict(dataset_kwargs or {}).items() if k != "length"}}
-    test = build_dataset("shapes", split="test", imsize=imsize, **kw)
-    clf_kw = {**kw, "split": "train", "imsize": imsize}
-    classifier = train_attribute_classifier(clf_kw, steps=classifier_steps, device=device, seed=seed,
-                                            path=classifier_path, progress=progress)
-    return evaluate_generator_attributes(netG, encode_fn, test, n=n, classifier=classifier, device=device,
-                                         truncation=truncation, seed=seed, progress=progress)

@@ -1,6 +1,7 @@
 """Helpers that exist only for the notebooks: toys, figures, widgets, probes of the networks.
 
-The core of ``dflib`` never imports this package; it imports the core (downwards only).
+Only the notebooks import this package (``tests/test_layers.py`` fails on an import of it from the library,
+the tools or the benches); it imports the core (downwards only).
 
 Toys of notebooks 01-04 (pure computation, on the real :mod:`dflib.losses`):
 
@@ -24,7 +25,9 @@ Probes of the DF-GAN modules (notebooks 05-09):
 * :mod:`~dflib.teach.text_probe`: sentence similarities, word features, retrieval figures (07)
 * :mod:`~dflib.teach.runs`: finding run folders and checkpoints, config diffs, progress figures (06, 08, 09)
 * :mod:`~dflib.teach.ablation`: the paper's ablation (Sec. 4.3) as one switchable step, and its figure (04, 05)
+* :mod:`~dflib.teach.ablation_read`: that ablation's file read against the paper's claims, in words (04, 05)
 * :mod:`~dflib.teach.exercises`: checks that run the learner's exercise code and say what is wrong (06-10, A1)
+* :mod:`~dflib.teach.early_checks`: the same kind of checks for the exercises of notebooks 00-05
 
 Import the modules you need, e.g. ``from dflib.teach import toys, plots, widgets``; this file imports
 none of them, so the toys do not pull in the trainer or the text encoders.
@@ -45,5 +48,7 @@ __all__ = [
     "text_probe",
     "runs",
     "ablation",
+    "ablation_read",
     "exercises",
+    "early_checks",
 ]

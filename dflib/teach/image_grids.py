@@ -16,6 +16,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from dflib.figures import plot_caption_rows  # the library's; the README's figure uses it too
+
 from .plots import new_figure
 
 __all__ = ["tensor_to_image", "image_grid", "images_to_array", "plot_caption_rows", "plot_interpolation"]
@@ -67,26 +69,6 @@ def images_to_array(images: Tensor, nrow: int, pad: int = 1) -> np.ndarray:
         top, left = pad + r * (h + pad), pad + c * (w + pad)
         out[top : top + h, left : left + w] = x[i].permute(1, 2, 0).numpy()
     return out
-
-
-def plot_caption_rows(images: Tensor, captions: Sequence[str], size: float = 1.0, max_chars: int = 40) -> Figure:
-    """``images`` ``(R, N, 3, H, W)`` in [-1, 1], one row per caption (caption written left of the row)."""
-    if images.dim() != 5 or images.shape[0] != len(captions):
-        raise ValueError(f"plot_caption_rows needs (len(captions), N, C, H, W) images; got {tuple(images.shape)} "
-                         f"for {len(captions)} captions")
-    rows, n = images.shape[:2]
-    fig, axes = plt.subplots(rows, n, figsize=(size * n + 2.2, size * rows), squeeze=False)
-    imgs = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2).permute(0, 1, 3, 4, 2).numpy()
-    for r in range(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(imgs[r, c], interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        text = captions[r] if len(captions[r]) <= max_chars else captions[r][: max_chars - 3] + "..."
-        axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7)
-    fig.subplots_adjust(left=2.2 / (size * n + 2.2), right=0.99, top=0.99, bottom=0.01, wspace=0.05, hspace=0.05)
-    return fig
 
 
 SENTENCE_WALK = "linear path between the two sentence vectors (same noise along each row)"

@@ -3,7 +3,7 @@
 Every ``make_*_widget()`` returns a :class:`FigureApp` (an ``ipywidgets.VBox``) that renders once with its
 defaults when built, and re-renders when a control changes (sliders use ``continuous_update=False``).
 The figure is stored as PNG in an ``Output`` widget's ``outputs``, so the app also works headless (tests,
-nbconvert) and never needs ``%matplotlib widget``. Under ``DFGAN_FAST=1`` the default work is tiny.
+nbconvert) and never needs ``%matplotlib widget``. Under ``DFGAN_QUICK=1`` the default work is tiny.
 Each ``render_*`` function is the pure function behind one widget and can be called on its own.
 
 Introduced in ``notebooks/01_gan_basics.ipynb``; the sampling widget in ``notebooks/09_sampling_and_evaluation.ipynb``.
@@ -23,11 +23,11 @@ from matplotlib.figure import Figure
 import torch
 from torch import nn
 
+from dflib.figures import plot_caption_rows
 from dflib.runtime import pick
 
 from . import conditional, dirac, loss_shapes, plots, toys
 from .common import PENALTIES
-from .image_grids import plot_caption_rows
 
 __all__ = [
     "FigureApp",
@@ -133,7 +133,7 @@ def render_toy_gan(dist: str, loss: str, lr_g: float, lr_d: float, steps: int, s
 
 def make_toy_gan_widget(steps: int | None = None) -> FigureApp:
     """Toy GAN explorer: distribution, loss, learning rates of G and D, number of steps."""
-    steps = steps if steps is not None else pick(full=600, fast=20)
+    steps = steps if steps is not None else pick(full=600, quick=20)
     controls = {
         "dist": _dropdown(toys.TOY_DISTRIBUTIONS, "ring8", "data"),
         "loss": _dropdown(["bce", "hinge", "wgan"], "hinge", "loss"),
@@ -170,7 +170,7 @@ def render_dirac(loss: str, penalty: str, gamma: float, k: float, p: float, meth
 
 def make_dirac_widget(steps: int | None = None) -> FigureApp:
     """Dirac-GAN explorer: loss, penalty (R1 gamma, or k and p), simultaneous/alternating, step size."""
-    steps = steps if steps is not None else pick(full=2000, fast=50)
+    steps = steps if steps is not None else pick(full=2000, quick=50)
     controls = {
         "loss": _dropdown(["hinge", "bce", "wgan"], "hinge", "loss"),
         "penalty": _dropdown(PENALTIES, "zero_gp", "penalty"),
@@ -189,7 +189,7 @@ def render_penalty(k: float, p: float) -> Figure:
     """Left: ``k n^p`` against the norm; right: the Dirac-GAN with that penalty (hinge, simGD)."""
     fig, (a, b) = plots.new_figure(2, size=3.2)
     plots.plot_penalty_curves(k, sorted({2.0, float(p)}), ax=a)
-    plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, fast=50), ax=b)
+    plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, quick=50), ax=b)
     return fig
 
 
@@ -215,7 +215,7 @@ def render_ma_gp(penalty: str, k: float, p: float, steps: int, kind: str = "logi
 
 def make_ma_gp_widget(steps: int | None = None) -> FigureApp:
     """Conditional toy: which penalty (none / 0-GP on x / MA-GP on x and e), k, p, training steps."""
-    steps = steps if steps is not None else pick(full=600, fast=20)
+    steps = steps if steps is not None else pick(full=600, quick=20)
     controls = {
         "penalty": _dropdown(conditional.COND_PENALTIES, "ma_gp", "penalty"),
         "k": _slider(W.FloatSlider, 2.0, 0.0, 10.0, 0.5, "k"),

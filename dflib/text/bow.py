@@ -1,4 +1,6 @@
-"""A bag-of-words encoder: fixed random word vectors (from a hash of the word), averaged.
+"""A bag-of-words encoder: fixed random word vectors (from a hash of the word), summed and divided by the
+square root of the word count, so each component of the sentence vector has unit variance whatever the
+caption's length (a mean would shrink it as captions get longer).
 
 It has no parameters and knows nothing about meaning (a synonym is as far as any other word), but every word
 gets its own random direction, so captions that differ in one word differ clearly: "on the left" and "on
@@ -23,7 +25,8 @@ __all__ = ["BagOfWordsEncoder"]
 
 
 class BagOfWordsEncoder(TextEncoder):
-    """Fixed random word vectors (from a hash of the word), averaged: a 0-parameter encoder for the
+    """Fixed random word vectors (from a hash of the word): the sentence vector is their sum over the
+    caption's first ``words_num`` words divided by the square root of that count. A 0-parameter encoder for the
     ``shapes-32-cpu`` preset, tests and smoke runs. Not DAMSM, not MiniLM: it knows nothing about meaning,
     but is deterministic and gives every word its own direction."""
 

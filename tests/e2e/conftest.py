@@ -110,7 +110,7 @@ def lab(tmp_path_factory):
         (settings / rel).parent.mkdir(parents=True, exist_ok=True)
         (settings / rel).write_text(json.dumps(content))
     port = free_port()
-    env = dict(os.environ, DFGAN_FAST="1", HF_HUB_OFFLINE="1", JUPYTERLAB_SETTINGS_DIR=str(settings),
+    env = dict(os.environ, DFGAN_QUICK="1", HF_HUB_OFFLINE="1", JUPYTERLAB_SETTINGS_DIR=str(settings),
                JUPYTER_RUNTIME_DIR=str(work / "runtime"))
     log = open(work / "lab.log", "w")
     proc = subprocess.Popen(
