@@ -1,6 +1,6 @@
 # dfgan-notebooks: every command creates .venv on first use (Python 3.11, 3.12 or 3.13) and reuses it afterwards.
 #   make lab      open the notebook series in JupyterLab
-#   make test     run every test: unit tests, then every notebook under nbval (DFGAN_FAST=1)
+#   make test     run every test: unit tests, then every notebook under nbval (DFGAN_QUICK=1)
 #   make train    train DF-GAN on the bundled `shapes` data (CPU, 32 px; stops after 13 minutes of training)
 #   make execute  re-run every notebook in full and store its outputs (what GitHub shows)
 #   make site     build the course site (Sphinx + MyST-NB, config in book/) from the committed outputs into site/
@@ -14,6 +14,10 @@ NOTEBOOKS := $(wildcard notebooks/[0-8][0-9]_*.ipynb)
 JOBS   ?= 2
 # OpenMP threads that spin while waiting make a loaded 2-core machine 10-50x slower: let them sleep
 export OMP_WAIT_POLICY ?= PASSIVE
+# make execute audits every figure the kernels render (tools/figure_audit.py, an IPython extension): the
+# committed outputs carry what it found, and tests/test_notebook_outputs.py reads it
+AUDIT := PYTHONPATH=$(CURDIR)/tools$(if $(PYTHONPATH),:$(PYTHONPATH))
+AUDIT_KERNEL := --ExecutePreprocessor.extra_arguments="['--ext=figure_audit']"
 # pytest exit code 5 means "nothing collected": not a failure for an optional group
 PYTEST_OK5 = rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
@@ -39,7 +43,7 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	@if [ -z "$(NOTEBOOKS)" ]; then echo "no notebooks yet"; exit 0; fi; \
-	DFGAN_FAST=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope \
+	DFGAN_QUICK=1 HF_HUB_OFFLINE=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q -n $(JOBS) --dist loadscope \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider --durations=10 \
 		$(NOTEBOOKS); $(PYTEST_OK5)
 
@@ -50,8 +54,9 @@ train: $(STAMP)
 	$(BIN)/python -m dflib train --preset shapes-32-cpu
 
 execute: $(STAMP)
-	DFGAN_FAST=0 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False $(NOTEBOOKS)
+	DFGAN_QUICK=0 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 $(AUDIT) $(BIN)/jupyter nbconvert --to notebook \
+		--execute --inplace --ExecutePreprocessor.timeout=1800 --ExecutePreprocessor.store_widget_state=False \
+		$(AUDIT_KERNEL) $(NOTEBOOKS)
 	$(BIN)/python tools/export_figures.py --out notebooks/figures
 
 figures: $(STAMP)
