@@ -144,3 +144,37 @@ def test_train_fusion_variant_tiny_run_is_deterministic():
                                        {"color": 1.0, "shape": 1.0})
     plt.close(fig)
     plt.close(fig2)
+
+
+def test_no_text_floor_and_fit_shapes():
+    t = torch.stack([torch.full((3, 32, 32), v) for v in (-1.0, 0.0, 1.0)])
+    assert fusion.no_text_floor(t) == pytest.approx(2 / 3)
+    s = torch.randn(3, 8)
+    run = fusion.fit_caption_targets("dfblock", s, t, steps=2, seed=0)
+    assert len(run.mse) == 3 and run.images.shape == t.shape and run.kind == "dfblock"
+    with pytest.raises(ValueError):
+        fusion.fit_caption_targets("film", s, t, steps=1)
+    fig = fusion.plot_fit_curves([run], fusion.no_text_floor(t))
+    assert fig.axes[0].get_yscale() == "log"
+
+
+@pytest.mark.slow
+def test_fusion_fit_order_holds_for_three_seeds():
+    """Notebook 05's full-mode asserts (section 4), on the notebook's own data, for seeds 0, 1 and 2."""
+    from dflib.config import get_preset
+    from dflib.data import build_dataset
+    from dflib.text import BagOfWordsEncoder
+
+    torch.set_num_threads(1)
+    opts = {k: v for k, v in get_preset("shapes-32-cpu").data.options.items() if k != "length"}
+    ds = build_dataset("shapes", imsize=32, seed=0, **opts)
+    items = [ds[i] for i in range(16)]
+    targets = torch.stack([it["image"] for it in items])
+    sents = BagOfWordsEncoder(dim=64).encode([it["caption"] for it in items]).sent
+    floor = fusion.no_text_floor(targets)
+    for seed in (0, 1, 2):
+        err = {k: fusion.fit_caption_targets(k, sents, targets, steps=300, seed=seed).mse[-1]
+               for k in ("concat", "affine", "dfblock")}
+        assert err["concat"] > 1.5 * err["dfblock"], (seed, err)
+        assert err["affine"] > err["dfblock"], (seed, err)
+        assert max(err["affine"], err["dfblock"]) < floor / 5, (seed, err)

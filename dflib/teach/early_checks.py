@@ -1,0 +1,132 @@
+"""Checks for the exercises of notebooks 00-05: each runs the learner's code and says what is wrong.
+
+Used with :func:`dflib.teach.exercises.check` exactly as in notebooks 06-10: a stub cell the learner fills in
+(it raises ``NotImplementedError`` until then), a check cell, and a solution cell tagged ``solution`` that
+runs the same check on its own code. Each ``verify_*`` returns what it compared or raises
+:class:`~dflib.teach.exercises.ExerciseError`.
+
+Introduced in ``notebooks/00_setup_and_tour.ipynb``; used in ``01`` to ``05``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from dflib import losses as L
+from dflib.models import DFBlock, count_parameters
+
+from .exercises import ExerciseError
+
+__all__ = ["verify_close", "verify_d_loss_bce", "verify_mismatch", "verify_optimal_d", "verify_hinge_optimum",
+           "verify_film", "verify_dfblock_params", "verify_penalty_pull", "verify_ma_gp"]
+
+
+def _fail(msg: str) -> None:
+    raise ExerciseError(msg)
+
+
+def _as_array(v) -> np.ndarray:
+    if isinstance(v, Tensor):
+        v = v.detach().cpu().numpy()
+    return np.asarray(v, dtype=np.float64)
+
+
+def verify_close(mine, expected, what: str, tol: float = 1e-5) -> str:
+    """Arrays (or numbers) of the same shape within ``tol`` (absolute, scaled by the size of ``expected``)."""
+    if mine is None:
+        _fail(f"{what}: your function returned None (a missing `return`?)")
+    a, b = _as_array(mine), _as_array(expected)
+    if a.shape != b.shape:
+        _fail(f"{what}: shape {a.shape}, expected {b.shape}")
+    err = float(np.abs(a - b).max()) if a.size else 0.0
+    if not np.isfinite(a).all() or err > tol * max(1.0, float(np.abs(b).max()) if b.size else 1.0):
+        _fail(f"{what}: largest difference {err:.3g} (yours {a.ravel()[:3]}, expected {b.ravel()[:3]})")
+    return f"{what}, largest difference {err:.1e}"
+
+
+def verify_d_loss_bce(fn: Callable[[Tensor, Tensor], Tensor]) -> str:
+    """``fn(real_logits, fake_logits)``: D's BCE loss on logits, mean over each batch (``dflib.losses``)."""
+    g = torch.Generator().manual_seed(0)
+    r, f = torch.randn(64, generator=g) * 3, torch.randn(64, generator=g) * 3
+    mine = fn(r, f)
+    if isinstance(mine, Tensor) and mine.dim() != 0:
+        _fail(f"return one number (the mean over the batch), got shape {tuple(mine.shape)}")
+    ref = L.LOSSES["bce"].d_loss(r, f)
+    if mine is not None and abs(float(mine) - float(L.LOSSES["bce"].d_loss(f, r))) < 1e-5:
+        _fail("real and fake are swapped: D wants real logits high (softplus(-r)) and fake ones low (softplus(f))")
+    return verify_close(mine, ref, "BCE D loss on 64 random real and fake logits")
+
+
+def verify_mismatch(fn: Callable[[Tensor], Tensor]) -> str:
+    """``fn(images)``: images rolled by one along the batch, so image i + 1 meets sentence i."""
+    x = torch.arange(5.0)[:, None].expand(5, 3).clone()
+    mine = fn(x)
+    if isinstance(mine, Tensor) and torch.equal(mine, torch.roll(x, 1, 0)):
+        _fail("rolled the wrong way: DF-GAN pairs sentence i with image i + 1, i.e. torch.roll(x, -1, 0)")
+    return verify_close(mine, L.roll_mismatch(x), "5 images rolled by one")
+
+
+def verify_optimal_d(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> str:
+    """``fn(p_data, p_g)``: the optimal discriminator's probability ``p_data / (p_data + p_g)``."""
+    p, q = np.array([0.1, 0.5, 2.0, 1.0]), np.array([0.3, 0.5, 0.5, 0.0])
+    mine = fn(p, q)
+    if mine is not None and np.allclose(_as_array(mine), q / (p + q)):
+        _fail("that is the probability of 'fake': D*(x) is p_data / (p_data + p_g)")
+    return verify_close(mine, p / (p + q), "D* at four points")
+
+
+def verify_hinge_optimum(fn: Callable[[float, float], float]) -> str:
+    """``fn(p_data, p_g)``: the logit that minimises ``p_data relu(1 - t) + p_g relu(1 + t)``."""
+    cases = [(2.0, 1.0, 1.0), (1.0, 3.0, -1.0), (0.0, 1.0, -1.0), (1.0, 0.0, 1.0)]
+    for p, q, want in cases:
+        got = fn(p, q)
+        if got is None or abs(float(got) - want) > 1e-9:
+            _fail(f"p_data = {p}, p_g = {q}: yours {got}, expected {want} (compare p_data with p_g)")
+    return "four pairs of densities"
+
+
+def verify_film(fn: Callable[[Tensor, Tensor, Tensor], Tensor], affine: torch.nn.Module, x: Tensor,
+                sent: Tensor) -> str:
+    """``fn(x, gamma, beta)`` against ``affine(x, sent)`` (Eq. 4)."""
+    with torch.no_grad():
+        gamma, beta = affine.gamma_beta(sent)
+        mine, ref = fn(x, gamma, beta), affine(x, sent)
+    return verify_close(mine, ref, f"FiLM on {tuple(x.shape)} features")
+
+
+def verify_dfblock_params(fn: Callable[[int, int], int]) -> str:
+    """``fn(cond_dim, C)``: parameters of ``DFBlock(cond_dim, C)``."""
+    for cond, c in [(96, 64), (16, 8), (356, 256)]:
+        want = count_parameters(DFBlock(cond, c))
+        got = fn(cond, c)
+        if got != want:
+            _fail(f"DFBlock({cond}, {c}): yours {got}, expected {want} (two Affines, each two MLPs "
+                  "Linear(cond, C) -> Linear(C, C) with biases)")
+    return "DFBlock at three sizes"
+
+
+def verify_penalty_pull(fn: Callable[[np.ndarray, float, float], np.ndarray]) -> str:
+    """``fn(n, k, p)``: the pull ``d(k n^p)/dn`` of a zero-centred penalty at gradient norm ``n``."""
+    n = np.array([0.25, 0.5, 1.0, 1.5])
+    for k, p in [(2.0, 6.0), (5.0, 2.0)]:
+        mine = fn(n, k, p)
+        if mine is not None and np.allclose(_as_array(mine), k * n**p):
+            _fail("that is the penalty's value k n^p, not its pull (its derivative)")
+        verify_close(mine, k * p * n ** (p - 1), f"pull at k={k}, p={p}")
+    return "pull of 2 n^6 and 5 n^2 at four norms"
+
+
+def verify_ma_gp(fn: Callable[..., Tensor], D: torch.nn.Module, x: Tensor, e: Tensor) -> str:
+    """``fn(D, x, e)``: MA-GP ``2 * mean |[grad_x D; grad_e D]|^6`` against ``dflib.losses.ma_gp``."""
+    xa, ea = x.detach().clone().requires_grad_(True), e.detach().clone().requires_grad_(True)
+    ref = float(L.ma_gp(D(xa, ea), xa, ea, 2.0, 6.0).detach())
+    mine = fn(D, x, e)
+    xb, eb = x.detach().clone().requires_grad_(True), e.detach().clone().requires_grad_(True)
+    img_only = float(L.zero_centred_gp(D(xb, eb), xb, 2.0, 6.0).detach())
+    if mine is not None and abs(float(mine) - img_only) < 1e-6 * max(1.0, img_only) and abs(ref - img_only) > 1e-6:
+        _fail("that is the image-only penalty: MA-GP takes the gradient with respect to the sentence too")
+    return verify_close(float(mine) if mine is not None else None, ref, "MA-GP on the toy critic", tol=1e-4)
