@@ -140,3 +140,15 @@ def test_images_to_array_layout():
     assert (arr[0] == 1).all() and (arr[4:6, 4:6] == 1).all()  # padding and the empty slot stay white
     with pytest.raises(ValueError):
         image_grids.images_to_array(torch.zeros(3, 2, 2), nrow=2)
+
+
+def test_penalty_value_and_pull_figure():
+    from dflib.teach import loss_shapes, plots
+
+    assert loss_shapes.penalty_pull(0.5, 2, 6) == pytest.approx(12 * 0.5**5)
+    assert loss_shapes.penalty_pull(np.array([1.0]), 2, 2)[0] == pytest.approx(4.0)
+    fig = plots.plot_penalty_value_and_pull(k=2.0, ps=(2, 6), marks=[0.5])
+    assert len(fig.axes) == 2 and all(ax.get_title() and ax.get_xlabel() for ax in fig.axes)
+    fig2, ax = plots.new_figure(1)
+    plots.plot_gradient_arrows(ax[0], np.zeros(3), np.zeros(3), np.ones(3), np.ones(3), 0.1)
+    assert ax[0].collections

@@ -50,6 +50,8 @@ __all__ = [
     "caption_margin",
     "fake_trajectories",
     "landing_fractions",
+    "pair_gradients",
+    "nearest_image_stats",
 ]
 
 COND_PENALTIES = ("none", "zero_gp", "ma_gp")
@@ -220,14 +222,15 @@ def conditional_surface(D: Critic, xlim: float = 3.0, elim: float = 1.5, res: in
                         kind: str = "logit") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(xs, es, Z)`` with ``Z[i, j]`` at ``(x = xs[j], e = es[i])`` over
     ``[-xlim, xlim] x [-elim, elim]``. ``kind``: ``logit`` (D itself), ``real_loss``
-    (``relu(1 - D)``, D's loss if the pair were real matched) or ``fake_loss`` (``relu(1 + D)``, its
-    loss if the pair were fake or mismatched)."""
-    check_choice("surface kind", kind, ("logit", "real_loss", "fake_loss"))
+    (``relu(1 - D)``, D's loss if the pair were real matched), ``fake_loss`` (``relu(1 + D)``, its
+    loss if the pair were fake or mismatched) or ``g_loss`` (``-D``, G's hinge loss for a fake at
+    ``(x, e)``: the surface G descends, paper Sec. 3.3.1)."""
+    check_choice("surface kind", kind, ("logit", "real_loss", "fake_loss", "g_loss"))
     xs = torch.linspace(-xlim, xlim, res)
     es = torch.linspace(-elim, elim, res)
     ee, xx = torch.meshgrid(es, xs, indexing="ij")
     d = D(xx.reshape(-1, 1), ee.reshape(-1, 1)).reshape(res, res)
-    z = {"logit": d, "real_loss": torch.relu(1 - d), "fake_loss": torch.relu(1 + d)}[kind]
+    z = {"logit": d, "real_loss": torch.relu(1 - d), "fake_loss": torch.relu(1 + d), "g_loss": -d}[kind]
     return xs.numpy(), es.numpy(), z.numpy()
 
 
@@ -290,3 +293,32 @@ def landing_fractions(final: np.ndarray, targets: np.ndarray, own: int,
     d = np.abs(final[:, None] - np.asarray(targets, dtype=float)[None, :])
     near = d.min(axis=1) <= tol
     return {"real": float(near.mean()), "own": float((near & (d.argmin(axis=1) == own)).mean())}
+
+
+def pair_gradients(D: Critic, x: Tensor, e: Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """``(dD/dx, dD/de)`` at each pair, each ``(N,)`` (one-number image and text): the arrows of the
+    surface figures, pointing uphill in D, i.e. downhill in G's loss ``-D``."""
+    x = x.detach().clone().requires_grad_(True)
+    e = e.detach().clone().requires_grad_(True)
+    gx, ge = torch.autograd.grad(D(x, e).sum(), (x, e))
+    return gx[:, 0].numpy(), ge[:, 0].numpy()
+
+
+def nearest_image_stats(finals: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Where fakes end when G follows D, measured by the **nearest** training image (no tolerance, so
+    neighbouring training images cannot make a fake count for none of them).
+
+    ``finals[i]`` are the end positions of the same starting fakes moved for caption ``i`` (one row per
+    caption, ``targets[i]`` that caption's own image). ``own``: mean over captions of the fraction whose
+    nearest training image is the caption's own; for any critic that ignores the caption it is exactly
+    ``1 / len(targets)``. ``split``: over pairs of captions, the fraction of starting fakes whose nearest
+    image differs between the two captions (0 for a critic that ignores the caption)."""
+    finals = np.asarray(finals, dtype=float)
+    targets = np.asarray(targets, dtype=float).ravel()
+    if finals.shape[0] != len(targets):
+        raise ValueError(f"{finals.shape[0]} rows of fakes for {len(targets)} captions")
+    nearest = np.abs(finals[:, :, None] - targets[None, None, :]).argmin(axis=2)  # (captions, fakes)
+    own = float(np.mean([np.mean(nearest[i] == i) for i in range(len(targets))]))
+    c = len(targets)
+    split = float(np.mean([np.mean(nearest[i] != nearest[j]) for i in range(c) for j in range(i + 1, c)]))
+    return {"own": own, "split": split, "chance_own": 1.0 / c}

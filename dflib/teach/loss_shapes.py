@@ -18,7 +18,7 @@ from dflib import losses as L
 
 from .common import check_choice
 
-__all__ = ["logit_curves", "penalty_curve"]
+__all__ = ["logit_curves", "penalty_curve", "penalty_pull"]
 
 
 def logit_curves(loss: str, t: Tensor) -> dict[str, np.ndarray]:
@@ -46,3 +46,10 @@ def logit_curves(loss: str, t: Tensor) -> dict[str, np.ndarray]:
 def penalty_curve(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:
     """``k * n ** p``: how hard a zero-centred penalty hits a gradient of norm ``n``."""
     return k * np.asarray(norms, dtype=np.float64) ** p
+
+
+def penalty_pull(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:
+    """``d(k n^p)/dn = k p n^(p - 1)``: how hard the penalty **pulls** a gradient of norm ``n`` towards 0.
+    The value ``k n^p`` says how much the penalty adds to the loss; the pull is what changes D."""
+    n = np.asarray(norms, dtype=np.float64)
+    return k * p * n ** (p - 1)

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from .dirac import DiracConfig, dirac_field, dirac_field_autograd, dirac_trajectory
-from .loss_shapes import penalty_curve
+from .loss_shapes import penalty_curve, penalty_pull
 
 __all__ = [
     "COLORS",
@@ -38,6 +38,8 @@ __all__ = [
     "plot_eigenvalues",
     "plot_surface",
     "plot_penalty_curves",
+    "plot_penalty_value_and_pull",
+    "plot_gradient_arrows",
 ]
 
 COLORS: dict[str, str] = {
@@ -316,12 +318,13 @@ def plot_eigenvalues(gammas: np.ndarray, eigs: np.ndarray, gamma_crit: float | N
 def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: str | None = None,
                  points: Mapping[str, np.ndarray] | None = None, xlabel: str = "x", ylabel: str = "y",
                  diverging: bool = True, levels: int = 12, vmax: float | None = None,
-                 colorbar: str | None = None) -> Figure:
+                 colorbar: str | None = None, vmin: float | None = None) -> Figure:
     """A 2D surface ``z[i, j]`` at ``(xs[j], ys[i])`` as a heat map with contours.
 
     ``points`` maps a colour key of :data:`COLORS` (``real``, ``fake``, ``mismatch``) to ``(N, 2)`` points.
     ``diverging`` uses the D colour map centred at 0 (for logits); otherwise a sequential map (losses).
-    ``vmax`` clips the colour scale (e.g. 2 for hinge logits, whose margins are +-1). ``colorbar``, a
+    ``vmax`` clips the colour scale (e.g. 2 for hinge logits, whose margins are +-1; with ``diverging=False``
+    ``vmin`` and ``vmax`` fix the sequential scale, so that several panels share it). ``colorbar``, a
     label such as ``"D logit"``, adds a colour bar with that label.
     """
     fig, ax = _axes(ax)
@@ -331,7 +334,7 @@ def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: 
         im = ax.imshow(z, origin="lower", extent=extent, cmap=D_CMAP, norm=TwoSlopeNorm(0.0, -m, m),
                        aspect="auto")
     else:
-        im = ax.imshow(z, origin="lower", extent=extent, cmap="Greys", aspect="auto")
+        im = ax.imshow(z, origin="lower", extent=extent, cmap="Greys", aspect="auto", vmin=vmin, vmax=vmax)
     if colorbar:
         fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02).set_label(colorbar, fontsize=8)
     ax.contour(xs, ys, z, levels=levels, colors="k", linewidths=0.4, alpha=0.6)
@@ -343,6 +346,35 @@ def plot_surface(xs: np.ndarray, ys: np.ndarray, z: np.ndarray, ax=None, title: 
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_gradient_arrows(ax, x: np.ndarray, e: np.ndarray, gx: np.ndarray, ge: np.ndarray,
+                         scale: float = 0.1, label: str | None = r"$\nabla D$ at real pairs") -> None:
+    """Arrows ``scale * (dD/dx, dD/de)`` at the pairs ``(x, e)`` in data units (one scale for every panel
+    that passes the same ``scale``, so arrow lengths compare across panels)."""
+    ax.quiver(x, e, scale * np.asarray(gx), scale * np.asarray(ge), angles="xy", scale_units="xy", scale=1.0,
+              color=COLORS["gradient"], width=0.006, label=label)
+
+
+def plot_penalty_value_and_pull(k: float = 2.0, ps: Sequence[float] = (2, 6), lim: float = 1.6,
+                                marks: Sequence[float] = ()) -> Figure:
+    """Two panels against the gradient norm ``n``: the penalty's value ``k n^p`` (what it adds to D's
+    loss) and its pull ``k p n^(p-1)`` (its derivative: how hard it drives ``n`` down). ``marks``: norms
+    to draw as dotted vertical lines (e.g. where trained critics settled)."""
+    fig, (a, b) = new_figure(2, size=3.2)
+    n = np.linspace(0, lim, 200)
+    for p, colour in zip(ps, ["#1b9e77", "#e7298a", "#7570b3", "#d95f02", "#666666"]):
+        a.plot(n, penalty_curve(n, k, p), color=colour, lw=1.4, label=f"p = {p:g}")
+        b.plot(n, penalty_pull(n, k, p), color=colour, lw=1.4, label=f"p = {p:g}")
+    for ax, what in ((a, "value k·n^p"), (b, "pull d(k·n^p)/dn")):
+        for m in marks:
+            ax.axvline(m, color="grey", ls=":", lw=0.8)
+        ax.set_ylim(0, 6)
+        ax.set_xlabel(r"gradient norm $n = \|\nabla D\|$")
+        ax.set_ylabel(what)
+        ax.set_title(f"penalty {what}, k = {k:g}", fontsize=9)
+        ax.legend(fontsize=8)
     return fig
 
 
