@@ -1,7 +1,7 @@
 # dfgan-notebooks: every command creates .venv on first use (Python 3.11, 3.12 or 3.13) and reuses it afterwards.
 #   make lab      open the notebook series in JupyterLab
-#   make test     run every test: unit tests, then every notebook under nbval (DFGAN_QUICK=1)
-#   make train    train DF-GAN on the bundled `shapes` data (CPU, 32 px; stops after 13 minutes of training)
+#   make test     run every test: unit tests, then every notebook under nbval (01-04 in full, the rest DFGAN_QUICK=1)
+#   make train    train DF-GAN on the bundled `shapes` data (CPU, 32 px; stops after 4,000 steps)
 #   make execute  re-run every notebook in full and store its outputs (what GitHub shows)
 #   make site     build the course site (Sphinx + MyST-NB, config in book/) from the committed outputs into site/
 #   make e2e      the notebooks in JupyterLab and the site, driven by headless Chromium (part of make test)

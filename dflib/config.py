@@ -85,8 +85,8 @@ class TrainConfig:
     Intervals: ``*_every`` count optimisation steps; ``*_every_epochs`` (if > 0) count epochs instead, so
     that the number of GPUs does not change them (the paper presets save every 10 / 5 epochs and keep all).
     ``text_encoder``: 'damsm' (``text_encoder_path`` = text_encoder*.pth, needs a vocabulary),
-    'minilm' (offline all-MiniLM-L6-v2, cond_dim 384) or 'bow' (fixed random word vectors, averaged: no
-    meaning, but every word its own direction; the shapes-32-cpu preset).
+    'minilm' (offline all-MiniLM-L6-v2, cond_dim 384) or 'bow' (fixed random word vectors, summed and divided by
+    sqrt(n): no meaning, but every word its own direction; the shapes-32-cpu preset).
     """
 
     preset: str = "shapes-32-cpu"

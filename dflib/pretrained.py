@@ -1,4 +1,4 @@
-"""Shipped generators, loadable by a short name: ``python -m dflib sample shapes-varied --prompt ...``.
+"""Shipped generators, loadable by a short name: ``python -m dflib sample shapes-32 --prompt ...``.
 
 A shipped model is a folder ``dflib/pretrained_models/<name>/`` with ``generator.pt`` (NetG's weights in
 half precision, the training configuration and vocabulary: what sampling needs, nothing of D or the

@@ -428,10 +428,10 @@ def w_text_norms(src: Sources) -> str:
 
 def w_curriculum(src: Sources) -> str:
     from notebook_times import human, run_seconds
-    from readme_rows import TEACHES
+    from readme_rows import TEACHES, notebook_paths
 
     rows = []
-    for path in sorted((src.root / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in notebook_paths(src.root):
         title, what = TEACHES[path.name[:2]]
         sec = run_seconds(path)
         rows.append([path.name[:2], f"[{title}](notebooks/{path.name})", what, human(sec) if sec else "not recorded"])
@@ -499,10 +499,14 @@ def w_ablation(src: Sources) -> str:
     rows = []
     for name in data["variant_order"]:
         vals = by.get(name, {})
-        cells = [f"{sum(v) / len(v):.2f} ± {_std(v):.2f}" if v else "–" for v in (vals.get(k, []) for k, _ in
-                                                                                ABLATION_METRICS)]
+        cells = [(f"{sum(v) / len(v):.2f} ± {_std(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}") if v else "–"
+                 for v in (vals.get(k, []) for k, _ in ABLATION_METRICS)]
+        n_seeds = len({r["seed"] for r in data["runs"] if r["variant"] == name})
+        n_ref = len({r["seed"] for r in data["runs"] if r["variant"] == "dfgan"})
         diff = []
-        if name != "dfgan":
+        if name != "dfgan" and min(n_seeds, n_ref) < 2:
+            diff.append("not tested (fewer than 2 seeds)")
+        elif name != "dfgan":
             for key, word in ABLATION_METRICS:
                 a, b = vals.get(key, []), by.get("dfgan", {}).get(key, [])
                 with warnings.catch_warnings():  # identical values across seeds: scipy warns, p is still defined
@@ -510,7 +514,8 @@ def w_ablation(src: Sources) -> str:
                     t = welch(a, b) if a and b else {"p": math.nan}
                 if t["p"] < 0.05:
                     diff.append(f"{word} {'higher' if t['diff'] > 0 else 'lower'} (p = {t['p']:.3f})")
-        rows.append([labels.get(name, name), *cells, "; ".join(diff) if name != "dfgan" else "(reference)"])
+        rows.append([labels.get(name, name), str(n_seeds), *cells,
+                     "; ".join(diff) if name != "dfgan" else "(reference)"])
     machines = sorted({(m.get("cpu"), m.get("threads")) for m in _ablation_machines(src, data)})
     where = "; ".join(f"{cpu or 'CPU not recorded'}, {t} thread{'s' if t != 1 else ''} per run" for cpu, t in machines)
     lrs = f", lr {lr(data['lr_g'])} / {lr(data['lr_d'])}" if "lr_g" in data else ""
@@ -519,11 +524,11 @@ def w_ablation(src: Sources) -> str:
     return "\n".join([
         f"`python bench/ablation.py` trains every variant of the paper's ablation (Sec. 4.3) with the `make train` "
         "settings, each through the same Trainer, and writes one JSON per run under `results/ablation/` and the "
-        f"summary `{rel}` (notebook 05 reads it). The committed summary: {data['steps']:,} steps, seeds "
+        f"summary `{rel}` (notebooks 04 and 05 read it). The committed summary: {data['steps']:,} steps, seeds "
         f"{', '.join(map(str, data['seeds']))}{lrs}; {where or 'machine not recorded'}. Mean ± standard deviation "
-        "over seeds; the last column lists differences from DF-GAN with p < 0.05 (Welch's t-test over seeds)"
+        "over seeds (a single value where a variant has one seed so far); the last column lists differences from DF-GAN with p < 0.05 (Welch's t-test over seeds)"
         + (f"; the figure: [`{png}`]({png})." if (src.root / png).is_file() else "."), "",
-        table(["variant", *[w for _, w in ABLATION_METRICS], "differs from DF-GAN"], rows)])
+        table(["variant", "seeds", *[w for _, w in ABLATION_METRICS], "differs from DF-GAN"], rows)])
 
 
 def _std(v: list[float]) -> float:
@@ -550,15 +555,19 @@ def w_cpu_speed(src: Sources) -> str:
     res = src.json(rel)
     if res is None:
         return missing(rel, "CPU speed measurement")
-    rows = res["rows"]
-    exact_1 = max(r["speedup"] for r in rows if r["exact"] and r["threads"] == 1)
-    best = max(rows, key=lambda r: r["speedup"])
-    return (f"`python bench/cpu_speed.py` times the `make train` step against threads and speed options, with each "
-            f"option's loss difference from the reference step. In `{rel}` ({res['cpu']}, {res['physical_cores']} "
-            f"physical cores, 1-min load {res['load_before']:.1f} before it, torch {res['torch']}) the exact options "
-            f"gave {exact_1:.2f}× at one thread and all options up to {best['speedup']:.2f}× (`{best['fast']}` at "
-            f"{best['threads']} thread{'s' if best['threads'] != 1 else ''}, "
-            f"{'exact' if best['exact'] else 'approximate, opt-in'}); the whole table is in "
+    m, summ = res["machine"], res["summary"]
+
+    def ratio(key: str) -> str:
+        r = summ[key]
+        return f"{r['mean']:.2f}× ({r['min']:.2f}-{r['max']:.2f} over {len(r['repeats'])} repeats)"
+
+    load = m["load_before"][0] if isinstance(m["load_before"], list) else m["load_before"]
+    return (f"`python bench/cpu_speed.py` times the `make train` step ({res['preset']}, batch {res['batch']}, "
+            f"{res['threads']} thread{'s' if res['threads'] != 1 else ''}) with `fast=auto` against the reference "
+            f"step (`off`) and against `channels_last` alone, interleaved. In `{rel}` ({m['cpu']}, "
+            f"{m['physical_cores']} physical cores, 1-min load {load:.1f} before it, torch {m['torch']}) `auto` was "
+            f"{ratio('auto_vs_off')} the speed of `off` and {ratio('auto_vs_channels_last')} that of "
+            "`channels_last` alone: almost all of the gain is the memory format. The whole table is in "
             "[docs/engineering.md](docs/engineering.md).")
 
 
