@@ -135,8 +135,10 @@ class TrainConfig:
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     # `make train`: the bundled procedural shapes at 32 px on a CPU, stopping after a fixed number of steps
-    # (4,000: about 13 minutes with 2 threads on the 2-core build machine, so the whole command, evaluation
-    # included, stays under 15 minutes; the same seed, threads and machine give the same weights).
+    # (4,000: the preset's earlier 13-minute version made 4,150 steps in 789 s of training with 2 threads on
+    # the idle 2-core build machine, results/make_train_metrics.json; a 4,000-step run with 1 thread on the
+    # shared machine took 1,460 s, results/make_train_metrics_4000steps.json; the same seed, threads and
+    # machine give the same weights).
     # Not the paper's settings, chosen so a CPU budget learns something (how: docs/experiments.md):
     # lr 8e-4 for G and 3.2e-3 for D (8x the paper's, in its 1:4 ratio), batch 16, and a fixed
     # bag-of-words text encoder (MiniLM hardly separates "left" from "right") scaled by 0.3 so the sentence
