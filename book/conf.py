@@ -2,7 +2,8 @@
 
 The stack is Jupyter Book 1's own (Sphinx + MyST-NB + sphinx-book-theme), configured here directly: the
 ``jupyter-book`` 1.x command itself pins myst-parser 3, which would downgrade markdown-it-py in the pinned set.
-``tools/build_site.py`` stages ``book/index.md`` and the numbered notebooks and runs ``sphinx-build -c book``.
+``tools/build_site.py`` stages ``book/index.md`` and the notebooks (the numbered series, then the appendices, which
+index.md's toctrees list in a section of their own) and runs ``sphinx-build -c book``.
 Nothing is executed: the pages show the outputs committed in the notebooks. MathJax comes from the
 ``sphinx-mathjax-offline`` package and is copied into the site, so maths renders with no network.
 
@@ -58,7 +59,7 @@ html_copy_source = True  # the download button offers the .ipynb
 html_theme_options = {
     "repository_url": REPOSITORY_URL,
     "repository_branch": BRANCH,
-    "path_to_docs": "",  # the staged tree mirrors the repository: notebooks/NN_name.ipynb
+    "path_to_docs": "",  # the staged tree mirrors the repository: notebooks/NN_name.ipynb, notebooks/A1_name.ipynb
     "use_repository_button": bool(REPOSITORY_URL),
     "use_download_button": True,
     "use_fullscreen_button": False,

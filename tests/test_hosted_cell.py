@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import hosted_cell  # noqa: E402
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = hosted_cell.notebook_paths(ROOT)  # the numbered series, then the appendices (A1, ...)
 
 
 def _hosted_source(path: Path) -> str:

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebook_paths  # noqa: E402
+
+NOTEBOOKS = notebook_paths(ROOT)  # the numbered series, then the appendices (A1, ...)
 MACHINE_PATHS = re.compile(r"(/work/|/root/|/home/\w+|/tmp/|\.venv/|site-packages|/usr/lib/python)")
 FROZEN_BAR = re.compile(r"(?<!\d)(\d{1,2})%\|")  # tqdm's "  0%|" ... " 99%|": a bar that never finished
 MAX_LINE = 100

@@ -2,18 +2,23 @@
 
 Valid JSON, skeleton (markdown headings Goal, Summary, Exercises), execution counts 1..N in order (committed
 with outputs of a full run), size < 3 MB, no cell installs packages, and every ``dflib`` docstring
-back-reference "Introduced in notebooks/NN_x.ipynb" names a notebook that exists.
+back-reference "Introduced in notebooks/NN_x.ipynb" (or an appendix, A1_x.ipynb) names a notebook that exists.
+The notebooks are the numbered series and the appendices, in tools/readme_rows.py's order.
 """
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebook_paths  # noqa: E402
+
 NB_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = notebook_paths(ROOT)  # the numbered series, then the appendices (A1, ...)
 MAX_BYTES = 3 * 1024 * 1024
 INSTALL = re.compile(r"(^|\s|!|%)(pip3?|conda|mamba|apt(-get)?)\s+install\b|pip\.main\(|ensurepip", re.M)
 HEADING = re.compile(r"^\s*#{1,6}\s*(?:\d+[.)]?\s*)?(Goal|Summary|Exercises)\b", re.M | re.I)
@@ -31,6 +36,8 @@ def _source(cell) -> str:
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, f"no NN_name.ipynb notebooks found in {NB_DIR}"
+    names = [p.name for p in NOTEBOOKS]
+    assert "A1_fast_path.ipynb" in names and names[-1].startswith("A"), f"the appendix is not listed last: {names}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -83,7 +90,7 @@ def _backrefs():
     for py in sorted((ROOT / "dflib").rglob("*.py")):
         text = py.read_text(encoding="utf-8")
         for m in re.finditer(r"Introduced in(.*?)(?:\n\s*\n|\"\"\"|$)", text, re.S):
-            for name in re.findall(r"(\d\d_[A-Za-z0-9_]+\.ipynb)", m.group(1)):
+            for name in re.findall(r"((?:\d\d|A\d)_[A-Za-z0-9_]+\.ipynb)", m.group(1)):
                 refs.append((py.relative_to(ROOT).as_posix(), name))
     return refs
 

@@ -4,12 +4,15 @@ The notebooks are rendered by Sphinx with MyST-NB and sphinx-book-theme (Jupyter
 configuration is ``book/conf.py``) from their committed outputs: nothing is executed. This script
 
 1. stages a source tree in a temporary folder that mirrors the repository (``index.md`` from ``book/``, the
-   numbered notebooks under ``notebooks/``, the reference pages ``docs/*.md``), with the curriculum table of
-   the index read from each notebook's title (first ``#`` heading) and goal (the paragraph under ``## Goal``);
+   notebooks under ``notebooks/``: the numbered series ``NN_name.ipynb``, then the appendices
+   ``A1_name.ipynb``, which index.md's toctrees list in a section of their own; the reference pages
+   ``docs/*.md``), with the curriculum table of the index read from each notebook's title (first ``#``
+   heading) and goal (the paragraph under ``## Goal``);
    a markdown link to a repository file that is no page of the site (``../dflib/models.py``) is pointed at
    that file on GitHub;
    the page ``demo.md`` (the shipped generator in the browser) and the index's picture are staged too, and
-   cells tagged ``solution`` are rendered collapsed behind a "Show solution" button (:func:`hide_solutions`;
+   every exercise's solution is rendered collapsed behind a "Show solution" button (:func:`hide_solutions`:
+   the cells tagged ``solution``, or in a notebook that tags none, the code cells of its Exercises section;
    the notebook files are not changed);
 2. runs ``sphinx-build -b html -c book`` on it into the output folder (``site/``);
 3. adds what the demo page runs (:func:`build_demo_assets`): every shipped generator exported by
@@ -44,8 +47,10 @@ import posixpath
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebooks_in  # noqa: E402  (the series' order: numbered notebooks, then appendices)
+
 BOOK = ROOT / "book"
-NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
 MARKER = re.compile(r"^<!-- curriculum:.*-->$", re.M)
 MATHJAX = "_static/mathjax/tex-chtml.js"
 DEMO_PAGE = BOOK / "demo.md"
@@ -78,10 +83,11 @@ class NotebookInfo:
 
 
 def find_notebooks(folder: Path | str) -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``) of a folder, in order."""
-    found = sorted(p for p in Path(folder).glob("*.ipynb") if NB_RE.match(p.name))
+    """The notebooks of a folder in the series' order: numbered (``NN_name.ipynb``), then the appendices
+    (``A1_name.ipynb``, ...); :func:`readme_rows.notebooks_in`."""
+    found = notebooks_in(folder)
     if not found:
-        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) or appendices (A1_name.ipynb) in {folder}")
     return found
 
 
@@ -161,31 +167,57 @@ def link_outside_pages(text: str, where: str, pages: set[str], repo_url: str, br
     return _LINK.sub(fix, text)
 
 
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$", re.M)
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return src if isinstance(src, str) else "".join(src)
+
+
+def solution_cells(nb: dict) -> list[int]:
+    """The indices of a notebook's exercise solutions: the cells tagged ``solution``; in a notebook that tags
+    none (the early notebooks: "The cell below is one solution"), every code cell of its Exercises section,
+    from the heading ``Exercises`` to the next heading."""
+    cells = nb.get("cells", [])
+    tagged = [i for i, c in enumerate(cells) if SOLUTION_TAG in ((c.get("metadata") or {}).get("tags") or [])]
+    if tagged:
+        return tagged
+    found, inside = [], False
+    for i, cell in enumerate(cells):
+        if cell.get("cell_type") == "markdown":
+            headings = _HEADING.findall(_source(cell))
+            if headings:  # the last heading of the cell says which section the next cells are in
+                inside = bool(re.match(r"(\d+[.)]?\s*)?exercises\b", headings[-1], re.I))
+        elif inside and cell.get("cell_type") == "code":
+            found.append(i)
+    return found
+
+
 def hide_solutions(nb: dict) -> int:
-    """Render the cells tagged ``solution`` collapsed (MyST-NB's ``hide-cell`` tag, its button labelled "Show
-    solution"): the exercise stays visible, its answer opens on a click. Returns how many cells it marked."""
+    """Render every exercise solution (:func:`solution_cells`) collapsed: a code cell gets MyST-NB's
+    ``hide-cell`` tag, its button labelled "Show solution", a markdown answer becomes a closed dropdown; the
+    exercise stays visible, its answer opens on a click. Returns how many cells are hidden."""
     marked = 0
-    for cell in nb.get("cells", []):
+    for i in solution_cells(nb):
+        cell = nb["cells"][i]
         meta = cell.setdefault("metadata", {})
-        tags = meta.get("tags") or []
-        if SOLUTION_TAG not in tags:
-            continue
+        tags = list(meta.get("tags") or [])
         if cell.get("cell_type") == "code":
-            meta["tags"] = [*tags, "hide-cell"] if "hide-cell" not in tags else tags
+            meta["tags"] = tags if "hide-cell" in tags else [*tags, "hide-cell"]
             meta.setdefault("mystnb", {}).update(code_prompt_show="Show solution", code_prompt_hide="Hide solution")
-        else:  # a markdown answer: a closed dropdown
-            src = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        elif 'class="dfgan-solution"' not in _source(cell):  # a markdown answer: a closed dropdown
             cell["source"] = (f'<details class="dfgan-solution">\n<summary>Show solution</summary>\n\n'
-                              f"{src}\n\n</details>")
+                              f"{_source(cell)}\n\n</details>")
         marked += 1
     return marked
 
 
 def stage(notebooks: Path | str, dest: Path, docs: Path | str | None = ROOT / "docs",
           demo: bool = True) -> list[NotebookInfo]:
-    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum), notebooks/NN_*.ipynb (their
-    solution cells collapsed), docs/*.md (the reference pages), demo.md (a short note instead if not
-    ``demo``) and the index's picture."""
+    """Write the Sphinx source tree into ``dest``: index.md (with the curriculum), the notebooks (NN_*.ipynb, then
+    the appendices A1_*.ipynb; their solutions collapsed), docs/*.md (the reference pages), demo.md (a short
+    note instead if not ``demo``) and the index's picture."""
     infos = [notebook_info(p) for p in find_notebooks(notebooks)]
     doc_pages = sorted(Path(docs).glob("*.md")) if docs and Path(docs).is_dir() else []
     pages = {f"notebooks/{i.path.name}" for i in infos} | {f"docs/{d.name}" for d in doc_pages}
@@ -445,7 +477,8 @@ def check_site(out: Path | str = ROOT / "site") -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="folder of executed NN_name.ipynb")
+    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"),
+                    help="folder of the executed notebooks (NN_name.ipynb, A1_name.ipynb)")
     ap.add_argument("--out", default=str(ROOT / "site"), help="output folder (replaced)")
     ap.add_argument("--verbose", action="store_true", help="show sphinx-build's progress")
     ap.add_argument("--no-demo", action="store_true",

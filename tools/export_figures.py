@@ -1,7 +1,8 @@
 """Export the figures that the README shows (``make figures``; ``make execute`` runs it after executing).
 
-Every code cell tagged ``figure:<name>`` in a numbered notebook (``NN_name.ipynb``) has its first PNG output
-written to ``<out>/<name>.png``. A tagged cell without a PNG output is an error (run ``make execute``).
+Every code cell tagged ``figure:<name>`` in a notebook of the series (the numbered ``NN_name.ipynb``, then the
+appendices ``A1_name.ipynb``: ``readme_rows.notebooks_in``) has its first PNG output written to
+``<out>/<name>.png``. A tagged cell without a PNG output is an error (run ``make execute``).
 
 Usage: ``python tools/export_figures.py [--notebooks notebooks] [--out notebooks/figures]``.
 """
@@ -11,20 +12,21 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import re
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NB_RE = re.compile(r"^\d\d_[A-Za-z0-9_]+\.ipynb$")
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebooks_in  # noqa: E402  (the series' order: numbered notebooks, then appendices)
 
 
 def export_figures(notebooks: Path | str = ROOT / "notebooks", out: Path | str = ROOT / "notebooks" / "figures",
                    ) -> list[Path]:
     """Write the PNG output of every cell tagged ``figure:<name>`` to ``out/<name>.png``; returns the paths."""
     notebooks, out = Path(notebooks), Path(out)
-    paths = sorted(p for p in notebooks.glob("*.ipynb") if NB_RE.match(p.name))
+    paths = notebooks_in(notebooks)
     if not paths:
-        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {notebooks}")
+        raise FileNotFoundError(f"no notebooks (NN_name.ipynb, A1_name.ipynb) in {notebooks}")
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for path in paths:
@@ -46,7 +48,8 @@ def export_figures(notebooks: Path | str = ROOT / "notebooks", out: Path | str =
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"), help="folder of executed NN_name.ipynb")
+    ap.add_argument("--notebooks", default=str(ROOT / "notebooks"),
+                    help="folder of the executed notebooks (NN_name.ipynb, A1_name.ipynb)")
     ap.add_argument("--out", default=str(ROOT / "notebooks" / "figures"), help="where the PNGs go")
     args = ap.parse_args(argv)
     figs = export_figures(args.notebooks, args.out)

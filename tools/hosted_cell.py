@@ -15,6 +15,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebook_paths  # noqa: E402  (the series' order: numbered notebooks, then appendices)
+
 MARKER = "# hosted set-up (Colab / Kaggle only)"
 
 
@@ -84,7 +87,7 @@ def update(path: Path, repo: str) -> bool:
 
 def main() -> int:
     repo = repository()
-    paths = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [Path(a) for a in sys.argv[1:]] or notebook_paths(ROOT)
     for path in paths:
         print(f"{path.name}: {'updated' if update(path, repo) else 'up to date'}")
     return 0

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from readme_rows import notebook_paths  # noqa: E402  (the series' order: numbered notebooks, then appendices)
 
 
 def run_seconds(path: Path) -> float | None:
@@ -29,7 +31,7 @@ def human(seconds: float) -> str:
 
 
 def main() -> int:
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in notebook_paths(ROOT):
         sec = run_seconds(path)
         print(f"{path.name}: {human(sec) if sec is not None else 'no execution records'}")
     return 0

@@ -3,11 +3,9 @@ of the notebooks: the numbered series, then the appendices."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebook_times import ROOT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 TEACHES = {
     "00": ("Setup and a tour", "environment check, the `DFGAN_QUICK` switch, what DF-GAN changed, the bundled data"),
@@ -25,7 +23,19 @@ TEACHES = {
 }
 
 
+def notebooks_in(folder: Path | str) -> list[Path]:
+    """The notebooks of a folder in the series' order: the numbered ones (``NN_name.ipynb``), then the
+    appendices (``A1_name.ipynb``, ...). The one definition of which notebooks make the series: the README,
+    the site (tools/build_site.py), the figure export and the tests all read it."""
+    folder = Path(folder)
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb")) + sorted(folder.glob("A[0-9]_*.ipynb"))
+
+
+def is_appendix(path: Path | str) -> bool:
+    """True for an appendix (``A1_name.ipynb``), outside the numbered series."""
+    return Path(path).name[:1] == "A"
+
+
 def notebook_paths(root: Path = ROOT) -> list[Path]:
-    """The numbered notebooks, then the appendices (A1, ...)."""
-    nb = root / "notebooks"
-    return sorted(nb.glob("[0-9][0-9]_*.ipynb")) + sorted(nb.glob("A[0-9]_*.ipynb"))
+    """The numbered notebooks of ``root/notebooks``, then the appendices (A1, ...)."""
+    return notebooks_in(Path(root) / "notebooks")

@@ -194,7 +194,7 @@ def test_static_site_offline_pages_images_links_and_maths(offline_browser, site,
     browser = offline_browser
     url, out = site
     assert site_tool.check_site(out) == []
-    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = [p.stem for p in site_tool.find_notebooks(ROOT / "notebooks")]  # numbered, then the appendices
     pages = ["index.html"] + [f"notebooks/{stem}.html" for stem in notebooks]
     assert all((Path(out) / p).is_file() for p in pages), "a notebook has no page"
     pages += sorted(p.relative_to(out).as_posix() for p in (Path(out) / "docs").glob("*.html"))
