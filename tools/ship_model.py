@@ -26,6 +26,24 @@ from dflib.sample import load_text_encoder_for
 from dflib.text import SentenceCache
 
 
+def tensorboard_minutes(run: Path) -> tuple[float, int] | None:
+    """Training time of a run from its TensorBoard event files: per session (one file each), the span of its
+    logged events, stretched by the steps before its first event; summed over sessions (steps redone after an
+    interruption included). None without event files."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    total, files = 0.0, sorted((run / "tb").glob("events.out.tfevents.*"))
+    for f in files:
+        events = [(e.wall_time, e.step) for e in EventFileLoader(str(f)).Load() if e.summary.value]
+        if len(events) < 2:
+            continue
+        (t0, s0), (t1, s1) = min(events), max(events)
+        steps = sorted({s for _, s in events})
+        every = min(b - a for a, b in zip(steps, steps[1:])) if len(steps) > 1 else 0  # the logging interval
+        total += (t1 - t0) * (s1 - s0 + every) / max(s1 - s0, 1)
+    return (total / 60, len(files)) if files else None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python tools/ship_model.py")
     ap.add_argument("run")
@@ -41,11 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(ckpt["path"]).parent
     sessions = json.loads((run / "run.json").read_text())["sessions"] if (run / "run.json").is_file() else []
     metrics = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    tb = tensorboard_minutes(run)
     card = {
         "data": {"name": cfg["data"]["name"], "options": cfg["data"]["options"]},
         "preset": cfg["preset"],
         "steps": ckpt["step"],
-        "wall_time": metrics.get("seconds", "see note"),
+        "wall_time": metrics.get("seconds") if len(sessions) <= 1 and "seconds" in metrics else (
+            f"{tb[0]:.0f} min of training over {tb[1]} session(s), from the TensorBoard event times" if tb else "see note"),
         "hardware": a.hardware or f"{cpu_model()}, {cfg.get('threads') or 1} thread(s), shared with other jobs",
         "text_encoder": f"{cfg['text_encoder']} (x{cfg['text_scale']})",
         "ema": bool(cfg.get("ema")),

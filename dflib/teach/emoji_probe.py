@@ -45,7 +45,7 @@ def real_emoji(names: Sequence[str], imsize: int = 32) -> Tensor:
     missing = [n for n in names if n not in by_name]
     if missing:
         raise KeyError(f"no emoji named {missing}; names are everyday names such as 'red heart'")
-    imgs = [torch.from_numpy(load_emoji_image(by_name[n].path, imsize)).permute(2, 0, 1) for n in names]
+    imgs = [torch.from_numpy(load_emoji_image(by_name[n].path, imsize).copy()).permute(2, 0, 1) for n in names]
     return torch.stack(imgs).float() / 127.5 - 1
 
 
