@@ -7,6 +7,7 @@ Toys of notebooks 01-04 (pure computation, on the real :mod:`dflib.losses`):
 
 * :mod:`~dflib.teach.common`: one-thread execution, argument checks, the toys' MLP
 * :mod:`~dflib.teach.toys`: the 2-D toy GAN (mixtures of Gaussians, training, snapshots)
+* :mod:`~dflib.teach.optimal_d`: the best D of the BCE and hinge losses and what G then minimises (JS, TV)
 * :mod:`~dflib.teach.loss_shapes`: losses against the logit, the penalty ``k n^p`` against the norm
 * :mod:`~dflib.teach.dirac`: the Dirac-GAN (vector fields, trajectories, eigenvalues)
 * :mod:`~dflib.teach.conditional`: the conditional (x, e) toy of MA-GP
@@ -36,6 +37,7 @@ none of them, so the toys do not pull in the trainer or the text encoders.
 __all__ = [
     "common",
     "toys",
+    "optimal_d",
     "loss_shapes",
     "dirac",
     "conditional",

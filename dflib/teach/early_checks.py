@@ -21,7 +21,8 @@ from dflib.models import DFBlock, count_parameters
 
 from .exercises import ExerciseError
 
-__all__ = ["verify_close", "verify_d_loss_bce", "verify_mismatch", "verify_optimal_d", "verify_hinge_optimum",
+__all__ = ["verify_close", "verify_d_loss_bce", "verify_ns_g_loss", "verify_mismatch", "verify_optimal_d", "verify_js",
+           "verify_hinge_optimum",
            "verify_film", "verify_dfblock_params", "verify_penalty_pull", "verify_ma_gp"]
 
 
@@ -61,6 +62,20 @@ def verify_d_loss_bce(fn: Callable[[Tensor, Tensor], Tensor]) -> str:
     return verify_close(mine, ref, "BCE D loss on 64 random real and fake logits")
 
 
+def verify_ns_g_loss(fn: Callable[[Tensor], Tensor]) -> str:
+    """``fn(fake_logits)``: the non-saturating G loss ``mean(-log sigmoid(f))`` (``dflib.losses.bce_g_loss``)."""
+    g = torch.Generator().manual_seed(1)
+    f = torch.randn(64, generator=g) * 3
+    mine = fn(f)
+    if isinstance(mine, Tensor) and mine.dim() != 0:
+        _fail(f"return one number (the mean over the batch), got shape {tuple(mine.shape)}")
+    if mine is not None and abs(float(mine) - float(L.bce_g_loss_saturating(f))) < 1e-5:
+        _fail("that is the saturating minimax loss log(1 - sigmoid(f)); the non-saturating one is -log sigmoid(f)")
+    if mine is not None and abs(float(mine) + float(L.bce_g_loss(f))) < 1e-5:
+        _fail("the sign is wrong: G minimises -log sigmoid(f), which is positive")
+    return verify_close(mine, L.bce_g_loss(f), "non-saturating G loss on 64 random fake logits")
+
+
 def verify_mismatch(fn: Callable[[Tensor], Tensor]) -> str:
     """``fn(images)``: images rolled by one along the batch, so image i + 1 meets sentence i."""
     x = torch.arange(5.0)[:, None].expand(5, 3).clone()
@@ -77,6 +92,32 @@ def verify_optimal_d(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> str:
     if mine is not None and np.allclose(_as_array(mine), q / (p + q)):
         _fail("that is the probability of 'fake': D*(x) is p_data / (p_data + p_g)")
     return verify_close(mine, p / (p + q), "D* at four points")
+
+
+def verify_js(fn: Callable[[np.ndarray, np.ndarray], float]) -> str:
+    """``fn(p, q)``: the Jensen-Shannon divergence (natural log) of two discrete distributions."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random(6), rng.random(6)
+    a, b = a / a.sum(), b / b.sum()
+    m = (a + b) / 2
+    ref = 0.5 * float(np.sum(a * np.log(a / m))) + 0.5 * float(np.sum(b * np.log(b / m)))
+    cases = {"equal distributions": (a, a.copy(), 0.0),
+             "disjoint supports [1/2, 1/2, 0, 0] and [0, 0, 1/2, 1/2]":
+                 (np.array([0.5, 0.5, 0, 0]), np.array([0, 0, 0.5, 0.5]), float(np.log(2))),
+             "two random distributions over 6 outcomes": (a, b, ref)}
+    for name, (p, q, want) in cases.items():
+        mine = fn(p, q)
+        got = float(mine) if mine is not None else None
+        if got is None or not np.isfinite(got):
+            _fail(f"{name}: yours {mine!r} (use 0 log 0 = 0: skip the terms where p = 0)")
+        if abs(got - want) > 1e-6:
+            hint = ""
+            if abs(got - want / np.log(2)) < 1e-6:
+                hint = " (that is in bits: use the natural logarithm)"
+            elif abs(got - 2 * want) < 1e-6:
+                hint = " (twice too large: each KL is weighted 1/2)"
+            _fail(f"{name}: yours {got:.6f}, expected {want:.6f}{hint}")
+    return "equal (0), disjoint (log 2) and random distributions"
 
 
 def verify_hinge_optimum(fn: Callable[[float, float], float]) -> str:

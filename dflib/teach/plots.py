@@ -29,7 +29,9 @@ __all__ = [
     "new_figure",
     "plot_points",
     "plot_curves",
+    "toy_heat_scale",
     "plot_toy_state",
+    "plot_toy_panels",
     "plot_toy_snapshots",
     "plot_loss_curves",
     "plot_logit_curves",
@@ -119,15 +121,29 @@ def plot_curves(x: np.ndarray, curves: Mapping[str, np.ndarray], ax=None, title:
     return fig
 
 
-def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None, arrow_scale: float | None = None) -> Figure:
+def toy_heat_scale(snapshots: Sequence) -> float:
+    """One colour scale for D's heat maps of several toy snapshots: the largest ``|logit|`` among them."""
+    return max(float(np.nanmax(np.abs(s.heat))) for s in snapshots) or 1.0
+
+
+def _heat_colorbar(fig, mappable, axes, label: str = "D's logit") -> None:
+    cb = fig.colorbar(mappable, ax=list(axes), shrink=0.8, aspect=25, pad=0.02)
+    cb.set_label(label, fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+
+
+def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None, arrow_scale: float | None = None,
+                   vmax: float | None = None, colorbar: bool = False) -> Figure:
     """D's logit as a heat map (green = "real", purple = "fake"), real points, fakes and G's pink arrows.
 
     ``snap`` is a :class:`dflib.teach.toys.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
-    ``heat``, ``extent`` and ``step``).
+    ``heat``, ``extent`` and ``step``). ``vmax``: the colour scale runs from ``-vmax`` to ``+vmax`` (pass the
+    same value to several panels, e.g. :func:`toy_heat_scale`, so that one colour means one logit in all of
+    them; default: this panel's largest ``|logit|``). ``colorbar=True`` adds a colour bar.
     """
     fig, ax = _axes(ax)
-    ax.imshow(snap.heat, origin="lower", extent=snap.extent, cmap=D_CMAP, norm=_heat_norm(snap.heat),
-              interpolation="bilinear")
+    norm = _heat_norm(snap.heat) if vmax is None else TwoSlopeNorm(vcenter=0.0, vmin=-vmax, vmax=vmax)
+    im = ax.imshow(snap.heat, origin="lower", extent=snap.extent, cmap=D_CMAP, norm=norm, interpolation="bilinear")
     ax.contour(np.linspace(snap.extent[0], snap.extent[1], snap.heat.shape[1]),
                np.linspace(snap.extent[2], snap.extent[3], snap.heat.shape[0]), snap.heat, levels=[0.0],
                colors=COLORS["discriminator"], linewidths=0.8, linestyles="--")
@@ -144,20 +160,35 @@ def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None,
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title if title is not None else f"step {snap.step}", fontsize=9)
+    if colorbar:
+        _heat_colorbar(fig, im, [ax])
     return fig
 
 
+def plot_toy_panels(snapshots: Sequence, axes, titles: Sequence[str] | None = None, arrows: bool = True,
+                    colorbar: bool = True) -> float:
+    """Draw ``snapshots`` into ``axes`` on **one** colour scale (:func:`toy_heat_scale`) with one colour bar
+    for all of them; returns that scale (the largest ``|logit|``)."""
+    axes = list(axes)[: len(snapshots)]
+    vmax = toy_heat_scale(snapshots)
+    for i, (ax, snap) in enumerate(zip(axes, snapshots)):
+        plot_toy_state(snap, ax=ax, arrows=arrows, vmax=vmax, title=None if titles is None else titles[i])
+    if colorbar and axes:
+        _heat_colorbar(axes[0].figure, axes[0].images[0], axes)
+    return vmax
+
+
 def plot_toy_snapshots(snapshots: Sequence, ncols: int | None = None, suptitle: str | None = None,
-                       arrows: bool = True) -> Figure:
-    """A static strip of toy snapshots (one axes each), instead of an animation."""
+                       arrows: bool = True, colorbar: bool = True) -> Figure:
+    """A static strip of toy snapshots (one axes each), instead of an animation; every panel on one colour
+    scale, with one colour bar (:func:`plot_toy_panels`)."""
     if not snapshots:
         raise ValueError("no snapshots to plot: train with ToyConfig(snapshot_every=...) > 0")
     n = len(snapshots)
     ncols = ncols or n
     nrows = -(-n // ncols)
     fig, axes = new_figure(ncols, nrows, size=2.3)
-    for ax, snap in zip(axes, snapshots):
-        plot_toy_state(snap, ax=ax, arrows=arrows)
+    plot_toy_panels(snapshots, axes, arrows=arrows, colorbar=colorbar)
     for ax in axes[n:]:
         ax.set_visible(False)
     if suptitle:

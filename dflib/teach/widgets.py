@@ -125,8 +125,7 @@ def render_toy_gan(dist: str, loss: str, lr_g: float, lr_d: float, steps: int, s
                                         snapshot_every=every, seed=seed, eval_every=every))
     snaps = run.snapshots[:3] + [run.snapshots[-1]] if len(run.snapshots) > 4 else run.snapshots
     fig, axes = plots.new_figure(len(snaps) + 1, size=2.4)
-    for ax, s in zip(axes, snaps):
-        plots.plot_toy_state(s, ax=ax)
+    plots.plot_toy_panels(snaps, axes[:-1])        # one colour scale and one colour bar for D's heat maps
     plots.plot_loss_curves(run.history, ax=axes[-1], smooth=max(1, steps // 50))
     return fig
 

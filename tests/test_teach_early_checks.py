@@ -1,0 +1,36 @@
+"""dflib.teach.early_checks (notebooks 00-05): every check passes a right answer and says what is wrong with a
+wrong one."""
+
+import numpy as np
+import pytest
+import torch
+
+from dflib import losses as L
+from dflib.teach import early_checks as ec
+from dflib.teach.exercises import ExerciseError
+
+
+def _js(p, q):
+    m = (p + q) / 2
+    kl = lambda a, b: float(np.sum(a[a > 0] * np.log(a[a > 0] / b[a > 0])))  # noqa: E731
+    return 0.5 * kl(p, m) + 0.5 * kl(q, m)
+
+
+def test_01_checks():
+    ec.verify_optimal_d(lambda p, q: p / (p + q))
+    with pytest.raises(ExerciseError, match="probability of 'fake'"):
+        ec.verify_optimal_d(lambda p, q: q / (p + q))
+    ec.verify_js(_js)
+    with pytest.raises(ExerciseError, match="bits"):
+        ec.verify_js(lambda p, q: _js(p, q) / np.log(2))
+    with pytest.raises(ExerciseError, match="twice"):
+        ec.verify_js(lambda p, q: 2 * _js(p, q))
+    with pytest.raises(ExerciseError, match="0 log 0"):
+        ec.verify_js(lambda p, q: 0.5 * float(np.sum(p * np.log(p / ((p + q) / 2)))) * float("nan"))
+    ec.verify_ns_g_loss(lambda f: -torch.nn.functional.logsigmoid(f).mean())
+    with pytest.raises(ExerciseError, match="saturating"):
+        ec.verify_ns_g_loss(L.bce_g_loss_saturating)
+    with pytest.raises(ExerciseError, match="sign"):
+        ec.verify_ns_g_loss(lambda f: -L.bce_g_loss(f))
+    with pytest.raises(ExerciseError, match="one number"):
+        ec.verify_ns_g_loss(lambda f: -torch.nn.functional.logsigmoid(f))
