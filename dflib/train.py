@@ -36,13 +36,14 @@ from tqdm.auto import tqdm
 from .checkpoint import latest_checkpoint, load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
 from .config import TrainConfig, config_for_resume, config_from_dict, validate_config
 from .data import build_dataset, collate
+from .data.options import check_dataset_options
 from .data.order import ResumableBatches
 from .distributed import DistInfo, setup_distributed
 from .fast import build_training, resolve_fast
 from .interrupts import StopFlag, TrainingInterrupted, interrupts_as_exceptions
 from .metrics import evaluate_run
 from .noise import truncated_noise
-from .run_folder import RunFolderError, check_run_folder, claim_run_folder, new_run_folder
+from .run_folder import RunFolderError, check_run_folder, claim_run_folder, new_run_folder, nonfinite_message
 from .runtime import physical_cores, seed_everything
 from .sample import generate_images
 from .step import NonFiniteLossError, draw_noise, losses_to_floats, real_pair_grad_norms
@@ -102,6 +103,7 @@ class Trainer:
 
         # 2. data and its resumable order (each rank its own slice of every epoch)
         if dataset is None:
+            check_dataset_options(cfg.data.name, cfg.data.options)  # a mistyped option: one line, not a TypeError
             dataset = build_dataset(
                 cfg.data.name, root=cfg.data.root, split="train", imsize=cfg.model.imsize,
                 words_num=cfg.data.words_num, seed=cfg.seed, **cfg.data.options,
@@ -147,8 +149,8 @@ class Trainer:
         if out_dir is None:
             out_dir = new_run_folder(Path(cfg.out_dir), cfg.preset) if self.dist.is_main else Path(cfg.out_dir) / "_"
         self.out_dir = Path(out_dir)
-        if self.dist.is_main:
-            check_run_folder(self.out_dir, resuming=ckpt is not None)
+        if self.dist.is_main:  # never into another run's folder, resumed or not (--resume A --out B)
+            check_run_folder(self.out_dir, resuming=ckpt is not None, resume_from=self.resumed_from)
         self._writer = None
         self.sample_captions = sample_captions
         self._fixed: tuple[Tensor, Tensor, list[str]] | None = None
@@ -211,13 +213,8 @@ class Trainer:
         if collective and self.dist.enabled:
             bad = bad.to(torch.int32)
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
-        if bool(bad.item()):
-            kept = (f"the last good checkpoint {self._last_save} is kept" if self._last_save is not None
-                    else "no checkpoint had been saved yet")
-            raise NonFiniteLossError(
-                f"non-finite loss (NaN/inf) at step {int(self._bad_step.item())}: training stopped; {kept}. "
-                "Try a lower learning rate or check the data."
-            )
+        if bool(bad.item()):  # the message says what the run folder holds, never a checkpoint it lacks
+            raise NonFiniteLossError(nonfinite_message(int(self._bad_step.item()), self.out_dir))
 
     # -------------------------------------------------------------- one step
     def sentences(self, batch: Mapping[str, Any]) -> Tensor:
@@ -449,3 +446,9 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: str | Pat
         trainer.close()
         if trainer.dist.enabled:
             dist.destroy_process_group()
+
+
+if __name__ == "__main__":  # the old entry point: python -m dflib.train ... runs python -m dflib train ...
+    print("[dflib] python -m dflib.train is now python -m dflib train; running that", file=sys.stderr)
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "dflib", "train", *sys.argv[1:]])

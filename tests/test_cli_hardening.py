@@ -4,11 +4,14 @@ bad flags, outputs overwritten, ...); tiny models and a few steps only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ import torch
 
 from dflib.checkpoint import (
     CheckpointDamagedError,
+    latest_checkpoint,
     list_checkpoints,
     load_training_checkpoint,
     save_training_checkpoint,
@@ -25,7 +29,7 @@ from dflib.step import Nets, build_optimizers
 from dflib.weights import CheckpointMismatchError
 
 sys.path.insert(0, os.path.dirname(__file__))
-from test_train_resume import tiny_cfg  # noqa: E402
+from test_train_resume import TINY, tiny_cfg  # noqa: E402
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -410,3 +414,176 @@ def test_printed_commands_use_this_python():
     assert resume_command("runs/x") == f"{shlex.quote(sys.executable)} -m dflib train --resume runs/x"
     msg = TrainingInterrupted("SIGINT", 9, "runs/x/state_step_00000009.pth", "runs/x").message()
     assert msg.endswith(f"continue with {shlex.quote(sys.executable)} -m dflib train --resume runs/x")
+
+
+# ---------------------------------------------------------------- train: the same hardening ----------
+# Each test runs `python -m dflib train` as a person types it (a subprocess, one thread, tiny networks).
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+
+def _tiny_args(*args: str) -> list[str]:
+    return ["--preset", "shapes-32-cpu", "--threads", "1", *[x for s in TINY for x in ("--set", s)], *args]
+
+
+def _train(*args: str, module: str = "dflib") -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", module, *(["train"] if module == "dflib" else []), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _lines_with(err: str, words: str) -> list[str]:
+    return [ln for ln in err.splitlines() if words in ln]
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--preset", "shapes-32-cpux"], "--preset: 'shapes-32-cpux' is not allowed (did you mean 'shapes-32-cpu'?)"),
+        (["--threads", "-3"], "--threads -3 must be a whole number >= 0"),
+        (["--device", "bogus"], "--device 'bogus' is not a device"),
+        (["--max-steps", "two"], "argument --max-steps: invalid int value: 'two'"),
+    ],
+)
+def test_train_bad_flags_are_one_line(tmp_path, flags, words):
+    res = _train(*_tiny_args("--max-steps", "2", "--out", str(tmp_path / "run")), *flags)
+    assert res.returncode == 2, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and words in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_a_mistyped_dataset_option_is_one_line(tmp_path):
+    from dflib.train import Trainer
+
+    res = _train(*_tiny_args("--set", "data.options.max_objets=1", "--out", str(tmp_path / "run")))
+    assert res.returncode == 2, res.stderr
+    _one_error_line(res.stderr, "[dflib train] error: unknown setting data.options.max_objets "
+                                "(did you mean 'max_objects'?)")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match=r"unknown setting data.options.max_objets \(did you mean"):  # the Python API
+        Trainer(tiny_cfg("data.options.max_objets=1"), out_dir=tmp_path / "api")
+
+
+_INTERRUPT_AT_START = """
+import os, signal, sys, time
+import dflib.cli.train as cli
+def interrupted(*args, **kwargs):  # Ctrl-C while the settings are read, before training starts
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(30)
+cli.resolve_config = interrupted
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_train_ctrl_c_at_start_or_in_training_is_one_line_and_exit_130(tmp_path):
+    res = subprocess.run([sys.executable, "-c", _INTERRUPT_AT_START, *_tiny_args("--out", str(tmp_path / "a"))],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 130, res.stderr
+    _one_error_line(res.stderr, "[dflib train] stopped by Ctrl-C")
+    out = tmp_path / "b"  # during training: the step finishes, a checkpoint is saved, one line to continue
+    cmd = [sys.executable, "-m", "dflib", "train", *_tiny_args("--out", str(out), "--max-steps", "100000")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "run.json").is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    saved = latest_checkpoint(out)
+    assert saved is not None and "Traceback" not in err
+    assert len(_lines_with(err, "stopped by")) == 1 and err.strip().splitlines()[-1].startswith(
+        f"[dflib train] stopped by SIGINT after step {load_training_checkpoint(saved)['step']}: saved {saved}")
+
+
+def test_train_resume_of_a_run_that_saved_nothing_starts_it_again(tmp_path):
+    from dflib.run_folder import claim_run_folder
+
+    run = tmp_path / "run"
+    claim_run_folder(run, tiny_cfg().to_dict(), None)  # what a run leaves when it stops before its first save
+    res = _train("--resume", str(run), "--max-steps", "2", "--threads", "1")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert len(_lines_with(res.stderr, "from step 0")) == 1 and str(run) in _lines_with(res.stderr, "from step 0")[0]
+    assert [p.name for p in list_checkpoints(run)] == ["state_step_00000002.pth"]
+    assert len(json.loads((run / "run.json").read_text())["sessions"]) == 2
+    assert load_training_checkpoint(run)["config"]["lr_g"] == tiny_cfg().lr_g  # its own settings
+
+
+def _captioned_images(root: Path, n: int, words: str) -> None:
+    from PIL import Image
+
+    root.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (32, 32), (20 * i, 100, 0)).save(root / f"im{i}.png")
+        (root / f"im{i}.txt").write_text(f"a {words} square number {i}\n")
+
+
+def test_train_resume_follows_moved_data_and_refuses_other_data(tmp_path):
+    import shutil
+
+    _captioned_images(tmp_path / "data", 12, "green")
+    run = tmp_path / "run"
+    folder = ["--set", "data.name=folder", "--set", f"data.root={tmp_path / 'data'}", "--set", "data.options={}"]
+    res = _train(*_tiny_args(*folder, "--max-steps", "2", "--out", str(run)))
+    assert res.returncode == 0, res.stderr
+    shutil.move(tmp_path / "data", tmp_path / "moved")
+    res = _train("--resume", str(run), "--set", f"data.root={tmp_path / 'moved'}", "--max-steps", "4", "--threads", "1")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert latest_checkpoint(run).name == "state_step_00000004.pth"
+    assert load_training_checkpoint(run)["config"]["data"]["root"] == str(tmp_path / "moved")
+    _captioned_images(tmp_path / "other", 12, "dark green")  # other captions: other sizes
+    before = _hashes(run)
+    res = _train("--resume", str(run), "--set", f"data.root={tmp_path / 'other'}", "--max-steps", "6", "--threads", "1")
+    assert res.returncode == 2, res.stderr
+    _one_error_line(res.stderr, f"[dflib train] error: {tmp_path / 'other'} is not the data this run was trained on")
+    assert str(tmp_path / "moved") in res.stderr and _hashes(run) == before
+
+
+def test_train_resume_into_another_runs_folder_is_one_line_and_leaves_it_alone(tmp_path):
+    from dflib.train import Trainer
+
+    Trainer(tiny_cfg("save_every=1", "keep_last=2"), out_dir=tmp_path / "a").run(max_steps=2)
+    Trainer(tiny_cfg("save_every=1", "keep_last=2", "lr_g=2e-4"), out_dir=tmp_path / "b").run(max_steps=2)
+    before = _hashes(tmp_path / "b")
+    res = _train("--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b"), "--max-steps", "4", "--threads", "1")
+    assert res.returncode == 2, res.stderr
+    _one_error_line(res.stderr, f"[dflib train] error: {tmp_path / 'b'} holds 2 checkpoint(s) of another run")
+    assert _hashes(tmp_path / "b") == before
+    assert [p.name for p in list_checkpoints(tmp_path / "a")] == ["state_step_00000001.pth", "state_step_00000002.pth"]
+
+
+def test_train_nan_before_the_first_checkpoint_says_nothing_was_kept(tmp_path):
+    res = _train(*_tiny_args("--set", "lr_g=1e38", "--set", "lr_d=1e38", "--out", str(tmp_path / "run")))
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    (line,) = _lines_with(res.stderr, "non-finite loss")
+    assert "before its first checkpoint, so nothing was kept" in line and "checkpoint is" not in line, line
+    assert latest_checkpoint(tmp_path / "run") is None
+
+
+def test_the_old_train_entry_point_runs_the_command(tmp_path):
+    res = _train("--help", module="dflib.train")
+    assert res.returncode == 0 and "usage: python -m dflib train" in res.stdout, res.stderr
+    res = _train(*_tiny_args("--threads", "-3", "--out", str(tmp_path / "run")), module="dflib.train")
+    assert res.returncode == 2 and "--threads -3 must be a whole number >= 0" in res.stderr, res.stderr
+
+
+def test_rnn_weight_files_are_read_safely_in_our_words(tmp_path, capfd):
+    from dflib.text.rnn import load_text_encoder
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    bad = tmp_path / "text_encoder200.pth"
+    torch.save({"encoder.weight": torch.zeros(3, 4), "x": Evil()}, bad)
+    with pytest.raises(CheckpointMismatchError) as exc:
+        load_text_encoder(bad)
+    assert str(exc.value).startswith(f"refused to load {bad}: it needs the Python object posix.system")
+    assert "weights_only" not in str(exc.value) and "pwned" not in capfd.readouterr().out
+    with pytest.raises(FileNotFoundError, match="text encoder weights .* not found"):
+        load_text_encoder(tmp_path / "missing.pth")

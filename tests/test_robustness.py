@@ -197,9 +197,9 @@ def test_another_dataset_starts_from_its_own_options(tmp_path):
     from dflib.cli.train import build_parser, resolve_config
 
     args = build_parser().parse_args(["--set", "data.name=folder", "--set", f"data.root={tmp_path}",
-                                      "--set", "data.options.captions_per_image=2"])
+                                      "--set", "data.options.test_fraction=0.2"])
     cfg = resolve_config(args)
-    assert cfg.data.name == "folder" and cfg.data.options == {"captions_per_image": 2}
+    assert cfg.data.name == "folder" and cfg.data.options == {"test_fraction": 0.2}
     same = resolve_config(build_parser().parse_args(["--set", "data.name=shapes"]))
     assert same.data.options["max_objects"] == 1  # the preset's own dataset keeps its options
 

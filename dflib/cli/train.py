@@ -4,6 +4,11 @@
     python -m dflib train --preset birds-256 --set data.root=data/birds
     torchrun --nproc_per_node=4 -m dflib train --preset coco-256         # DDP, one process per GPU
     python -m dflib train --resume runs/shapes-32-cpu-20250101-120000    # continue exactly
+
+Every bad input is one ``[dflib train] error:`` line (or one usage line) and exit status 2, checked before
+anything slow is built; Ctrl-C is one line and exit status 130 (after saving, once training has started).
+``--resume`` of a run that stopped before its first checkpoint starts it again from step 0 in its folder,
+and a moved data folder (``--set data.root=NEW``) is accepted when it holds the same files (issue 29).
 """
 
 from __future__ import annotations
@@ -11,14 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from ..checkpoint import load_training_checkpoint
 from ..config import RESUME_FIELDS, TRAIN_PRESETS, TrainConfig, apply_overrides, config_from_dict, get_preset, validate_config
+from ..data.options import check_dataset_options
 from ..fast import OPTION_NAMES, resolve_fast
+from ..interrupts import exit_on_interrupt
+from ..run_folder import check_moved_data, check_run_folder, restart_config
 from ..runtime import default_device
+from ..settings import OneLineParser, SettingError, check_choice, check_device, check_threads
 from ..step import NonFiniteLossError
-from ..train import RunFolderError, TrainingInterrupted, train
+from ..train import RunFolderError, train
 from ..weights import CheckpointMismatchError
 
 __all__ = ["build_parser", "user_overrides", "resolve_config", "main"]
@@ -28,8 +38,16 @@ _FLAT = {"batch_size": int, "max_steps": int, "time_limit_min": float, "epochs":
          "lr_d": float, "seed": int, "device": str, "out_dir": str, "fast": str, "eval_samples": int}
 
 
+def _preset(name: str) -> str:
+    """``--preset``'s type: a preset's name, else one usage line with the closest name and all of them."""
+    try:
+        return check_choice("--preset", name, sorted(TRAIN_PRESETS))
+    except SettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--preset ")) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = OneLineParser(
         prog="python -m dflib train",
         description=(
             "Train DF-GAN (Tao et al. 2022). Presets: " + ", ".join(sorted(TRAIN_PRESETS)) + ". "
@@ -39,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Several GPUs: torchrun --nproc_per_node=N -m dflib train ..."
         ),
     )
-    ap.add_argument("--preset", default="shapes-32-cpu", choices=sorted(TRAIN_PRESETS))
+    ap.add_argument("--preset", default="shapes-32-cpu", type=_preset,
+                    help="one of " + ", ".join(sorted(TRAIN_PRESETS)))
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                     help="override a configuration field (repeatable)")
     helps = {"fast": "speed options (dflib.fast): off (the reference step) | on = auto (the exact options for the "
@@ -48,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         ap.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, default=None,
                         help=helps.get(name, f"shortcut for --set {name}=..."))
     ap.add_argument("--out", default=None, help="run folder (default: <out_dir>/<preset>-<timestamp>)")
-    ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly")
+    ap.add_argument("--resume", default=None, help="checkpoint file or run folder to continue exactly (a run folder "
+                    "without a checkpoint starts again from step 0 with its saved settings)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's threads; 0 = all physical cores)")
     ap.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
     return ap
@@ -62,23 +82,32 @@ def user_overrides(args: argparse.Namespace) -> list[str]:
 def resolve_config(args: argparse.Namespace, saved: dict | None = None) -> TrainConfig:
     """The one merge: the saved run's configuration (``--resume``) or the preset, then the user's overrides.
 
-    On resume only :data:`dflib.config.RESUME_FIELDS` (where the run stops, how it reports) may change.
-    A ``--set data.name=...`` that picks another dataset than the preset's starts from empty
-    ``data.options`` (the preset's options belong to its own dataset)."""
+    On resume only :data:`dflib.config.RESUME_FIELDS` (where the run stops, how it reports) may change,
+    and ``data.root`` when the new folder holds the run's data (:func:`dflib.run_folder.check_moved_data`
+    against ``args.resume``). A ``--set data.name=...`` that picks another dataset than the preset's starts
+    from empty ``data.options`` (the preset's options belong to its own dataset). The dataset options are
+    checked against the dataset class, so a mistyped one is one line before any data is read."""
     overrides = user_overrides(args)
     keys = [o.split("=", 1)[0].strip().removeprefix("train.") for o in overrides]
     if saved is not None:
-        fixed = sorted(set(keys) - set(RESUME_FIELDS) - {"out_dir"})
+        movable = {"out_dir"} | ({"data.root"} if getattr(args, "resume", None) is not None else set())
+        fixed = sorted(set(keys) - set(RESUME_FIELDS) - movable)
         if fixed:
             raise ValueError(f"--resume continues a run with its saved settings; {', '.join(fixed)} cannot change "
                              f"on resume (only {', '.join(RESUME_FIELDS)} can). Start a new run to change them")
-        return validate_config(apply_overrides(config_from_dict(saved), overrides))
-    cfg = get_preset(args.preset)
-    if "data.name" in keys and "data.options" not in keys:
-        picked = apply_overrides(cfg, [o for o, k in zip(overrides, keys) if k == "data.name"])
-        if picked.data.name != cfg.data.name:
-            cfg = apply_overrides(picked, {"data.options": {}})
-    return validate_config(apply_overrides(cfg, overrides))
+        before = config_from_dict(saved)
+        cfg = validate_config(apply_overrides(before, overrides))
+        if cfg.data.root != before.data.root:  # the data folder moved: the same files, or one line
+            print(f"[dflib train] {check_moved_data(args.resume, cfg.data.root)}", file=sys.stderr)
+    else:
+        cfg = get_preset(args.preset)
+        if "data.name" in keys and "data.options" not in keys:
+            picked = apply_overrides(cfg, [o for o, k in zip(overrides, keys) if k == "data.name"])
+            if picked.data.name != cfg.data.name:
+                cfg = apply_overrides(picked, {"data.options": {}})
+        cfg = validate_config(apply_overrides(cfg, overrides))
+    check_dataset_options(cfg.data.name, cfg.data.options)
+    return cfg
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -101,35 +130,49 @@ def _summary_line(metrics: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _main(argv: list[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    out = args.out
     try:  # the checkpoint is read once; bad settings are reported before anything slow is built
-        ckpt = load_training_checkpoint(args.resume) if args.resume is not None else None
-        cfg = resolve_config(args, ckpt.get("config") if ckpt is not None else None)
+        check_threads(args.threads)
+        if args.device is not None:
+            check_device(args.device)
+        # a run folder whose run stopped before its first checkpoint starts again there, with its settings
+        restart = restart_config(args.resume) if args.resume is not None else None
+        ckpt = load_training_checkpoint(args.resume) if args.resume is not None and restart is None else None
+        cfg = resolve_config(args, restart if restart is not None else ckpt.get("config") if ckpt is not None else None)
         fast = resolve_fast(cfg.fast, default_device(cfg.device))
-    except ValueError as exc:
-        return _fail(str(exc))
-    except (FileNotFoundError, CheckpointMismatchError) as exc:
+        if ckpt is not None and ckpt.get("config"):
+            ckpt = {**ckpt, "config": cfg.to_dict()}  # the saved settings with what resume may change (data.root)
+        if restart is not None:
+            out = out or args.resume
+        if out is not None and not args.print_config:  # never into another run's folder
+            check_run_folder(Path(out), resuming=ckpt is not None, resume_from=ckpt["path"] if ckpt else None)
+    except (ValueError, FileNotFoundError, CheckpointMismatchError, RunFolderError) as exc:
         return _fail(str(exc))
     if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         print(f"# fast={cfg.fast!r} on {default_device(cfg.device).type}: {fast.describe()}", file=sys.stderr)
         return 0
+    if restart is not None:
+        print(f"[dflib train] {args.resume} stopped before its first checkpoint: it starts again from step 0 with its "
+              f"saved settings" + (f", in {out}" if str(out) != str(args.resume) else ""), file=sys.stderr)
     try:
-        metrics = train(cfg, out_dir=args.out, resume=ckpt, threads=args.threads)
+        metrics = train(cfg, out_dir=out, resume=ckpt, threads=args.threads)
     except (ValueError, FileNotFoundError, RunFolderError, CheckpointMismatchError) as exc:
         return _fail(str(exc))
     except NonFiniteLossError:
-        return 1
-    except TrainingInterrupted as exc:
-        print(f"[dflib train] {exc.message()}", file=sys.stderr)
-        return exc.exit_code
+        return 1  # the Trainer printed the one line: the step, and what was kept
     except OSError as exc:
         return _fail(str(exc), 1)
     if "out_dir" in metrics and "wall_seconds" in metrics:
         print(f"[dflib train] done: {_summary_line(metrics)}. Run folder: {metrics['out_dir']} (metrics.json)")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dflib train``; Ctrl-C at start-up is one line and 130, in training the Trainer saves first."""
+    return exit_on_interrupt("train", lambda: _main(argv))
 
 
 if __name__ == "__main__":

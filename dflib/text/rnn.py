@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..weights import CheckpointMismatchError, strip_module_prefix
+from ..weights import CheckpointMismatchError, read_weights_file, strip_module_prefix
 from .base import TextEncoder, TextFeatures, check_captions, write_state_dict_error
 
 __all__ = ["RNNEncoder", "load_state_dict_file", "load_text_encoder"]
@@ -27,14 +27,12 @@ __all__ = ["RNNEncoder", "load_state_dict_file", "load_text_encoder"]
 
 
 def load_state_dict_file(path: str | Path, what: str = "encoder") -> dict[str, Tensor]:
-    """Read a plain state dict with ``torch.load(weights_only=True)`` and strip a ``module.`` prefix."""
+    """Read a plain state dict (weights only: :func:`dflib.weights.read_weights_file`, whose refusals are
+    one line in our words) and strip a ``module.`` prefix."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} weights {path} not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file name
-        raise CheckpointMismatchError(f"could not read {path} as a weights-only PyTorch file: {exc}") from exc
+    state = read_weights_file(path)
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         top = list(state)[:6] if isinstance(state, Mapping) else type(state).__name__
         raise CheckpointMismatchError(f"{path} is not a plain state dict of tensors (top level: {top})")
