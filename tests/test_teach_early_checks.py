@@ -34,3 +34,17 @@ def test_01_checks():
         ec.verify_ns_g_loss(lambda f: -L.bce_g_loss(f))
     with pytest.raises(ExerciseError, match="one number"):
         ec.verify_ns_g_loss(lambda f: -torch.nn.functional.logsigmoid(f))
+
+
+def test_02_checks():
+    ec.verify_hinge_optimum(lambda p, q: 1.0 if p > q else -1.0)
+    with pytest.raises(ExerciseError, match="compare p_data with p_g"):
+        ec.verify_hinge_optimum(lambda p, q: p / (p + q))
+    ec.verify_dfgan_d_loss(L.hinge_d_loss)
+    with pytest.raises(ExerciseError, match="weighted 1/2"):
+        ec.verify_dfgan_d_loss(lambda r, f, m: L.hinge_real(r) + L.hinge_fake(f) + L.hinge_fake(m))
+    with pytest.raises(ExerciseError, match="mismatched pairs are missing"):
+        ec.verify_dfgan_d_loss(lambda r, f, m: L.hinge_d_loss(r, f))
+    ec.verify_mismatch(L.roll_mismatch)
+    with pytest.raises(ExerciseError, match="wrong way"):
+        ec.verify_mismatch(lambda x: torch.roll(x, 1, 0))

@@ -136,3 +136,69 @@ def test_notebook01_full_mode_claims_hold_for_other_seeds(seed):
     hs = slow.history
     slow_modes = float(np.mean([m for s, m in zip(hs["eval_step"], hs["modes"]) if s >= steps // 4]))
     assert slow_modes >= 3 and slow_modes > 3 * late_modes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_notebook02_full_mode_claims_hold_for_other_seeds(seed):
+    """Notebook 02 runs seed 0 in full mode; its full-mode asserts must hold for seeds 1 and 2 too."""
+    from dflib.teach import optimal_d as od
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(seed)
+    c = toys.mixture_centres("ring8").numpy()
+    # Section 4: a hinge D trained against the generator on 3 modes finds D* = sign(p_data - p_g)
+    D = toys.fit_toy_discriminator(od.sample_mixture(2048, c, 0.1, g), od.sample_mixture(2048, c[:3], 0.1, g),
+                                   loss="hinge", steps=1000, seed=seed)
+    logits = od.mode_logits(D, c, 0.1, g)
+    assert np.abs(logits[:3] + 1).max() < 0.1 and logits[3:].min() > 0.9
+    fit = od.expected_hinge_loss(D, od.sample_mixture(4096, c, 0.1, g), od.sample_mixture(4096, c[:3], 0.1, g))
+    assert abs(fit - 0.75) < 0.05
+    # Section 6: the toy trained with each loss
+    steps = 2000
+    runs = {n: toys.train_toy(toys.ToyConfig(loss=n, steps=steps, snapshot_every=steps, eval_every=steps // 10,
+                                             seed=seed)) for n in ("bce", "wgan", "hinge")}
+    real = toys.sample_toy("ring8", 1000, g)
+    with torch.no_grad():
+        size = {n: float(r.D(real).abs().mean()) for n, r in runs.items()}
+    cover = {n: toys.mode_coverage(torch.tensor(r.snapshots[-1].fake), toys.mixture_centres("ring8"))[0]
+             for n, r in runs.items()}
+    energy = {n: r.history["energy"] for n, r in runs.items()}
+    assert size["wgan"] > 10 * size["hinge"] and size["hinge"] < 1.5 and size["bce"] < 1.5
+    assert cover["wgan"] <= 2 and energy["wgan"][-1] > energy["wgan"][0]
+    assert cover["bce"] == cover["hinge"] == 8 and max(energy["bce"][-1], energy["hinge"][-1]) < 0.05
+    # Section 6: D alone against fakes inside radius 1
+    fr, ff = toys.sample_toy("ring8", 256, g), 0.5 * torch.randn(256, 2, generator=g)
+    ff = ff / ff.norm(dim=1, keepdim=True).clamp(min=1.0)
+    marks = (250, 1000, 2000)
+    tr = {n: toys.track_discriminator_fit(fr, ff, n, 2000, marks, seed=seed) for n in ("hinge", "bce", "wgan")}
+    h, b, w = (tr[n]["at"] for n in ("hinge", "bce", "wgan"))
+    assert tr["hinge"]["zero_at"] is not None and tr["hinge"]["zero_at"] <= 250
+    assert h[2000]["real_min"] >= 1 and h[2000]["fake_max"] <= -1 and h[2000]["loss"] == 0
+    assert abs(h[2000]["real_mean"] - h[250]["real_mean"]) < 1e-3
+    assert b[250]["real_mean"] < b[1000]["real_mean"] < b[2000]["real_mean"]
+    assert w[2000]["real_mean"] > 10 * w[250]["real_mean"]
+    # Exercise 4: R1 bounds the WGAN critic
+    r1 = toys.train_toy(toys.ToyConfig(loss="wgan", penalty="r1", gamma=1.0, steps=steps, seed=seed))
+    with torch.no_grad():
+        assert float(r1.D(real).abs().mean()) < 0.2 * size["wgan"]
+
+
+def test_track_discriminator_fit_records_and_stops():
+    g = torch.Generator().manual_seed(0)
+    real = toys.sample_toy("ring8", 64, g)
+    fake = 0.2 * torch.randn(64, 2, generator=g)
+    out = toys.track_discriminator_fit(real, fake, "hinge", steps=400, at=(200, 400), hidden=32)
+    assert set(out["at"]) == {200, 400} and {"loss", "real_min", "fake_max", "inside"} <= set(out["at"][400])
+    assert out["zero_at"] is not None and out["at"][400]["loss"] == 0 and out["at"][400]["inside"] == 0
+    assert out["at"][400]["real_mean"] == pytest.approx(out["at"][200]["real_mean"], abs=1e-3)
+
+
+def test_dfgan_d_loss_terms_and_magp():
+    t = np.array([-2.0, 0.0, 2.0])
+    terms = loss_shapes.dfgan_d_loss_terms(t)
+    np.testing.assert_allclose(terms["real"], [3, 1, 0])
+    np.testing.assert_allclose(terms["fake"], [0, 0.5, 1.5])
+    np.testing.assert_allclose(terms["mismatch"], terms["fake"])
+    np.testing.assert_allclose(loss_shapes.magp_on_linear_critic([0.5, 1.0, 1.5]),
+                               loss_shapes.penalty_curve(np.array([0.5, 1.0, 1.5])), rtol=1e-12)

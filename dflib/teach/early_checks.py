@@ -21,7 +21,8 @@ from dflib.models import DFBlock, count_parameters
 
 from .exercises import ExerciseError
 
-__all__ = ["verify_close", "verify_d_loss_bce", "verify_ns_g_loss", "verify_mismatch", "verify_optimal_d", "verify_js",
+__all__ = ["verify_close", "verify_d_loss_bce", "verify_ns_g_loss", "verify_mismatch", "verify_dfgan_d_loss", "verify_optimal_d",
+           "verify_js",
            "verify_hinge_optimum",
            "verify_film", "verify_dfblock_params", "verify_penalty_pull", "verify_ma_gp"]
 
@@ -83,6 +84,22 @@ def verify_mismatch(fn: Callable[[Tensor], Tensor]) -> str:
     if isinstance(mine, Tensor) and torch.equal(mine, torch.roll(x, 1, 0)):
         _fail("rolled the wrong way: DF-GAN pairs sentence i with image i + 1, i.e. torch.roll(x, -1, 0)")
     return verify_close(mine, L.roll_mismatch(x), "5 images rolled by one")
+
+
+def verify_dfgan_d_loss(fn: Callable[[Tensor, Tensor, Tensor], Tensor]) -> str:
+    """``fn(real, fake, mismatch)``: DF-GAN's D hinge loss ``real + (fake + mismatch) / 2`` (Eq. 1) on logits."""
+    g = torch.Generator().manual_seed(2)
+    r, f, m = (torch.randn(32, generator=g) * 2 for _ in range(3))
+    mine = fn(r, f, m)
+    if isinstance(mine, Tensor) and mine.dim() != 0:
+        _fail(f"return one number (means over the batch), got shape {tuple(mine.shape)}")
+    if mine is not None:
+        plain = float(L.hinge_real(r) + L.hinge_fake(f) + L.hinge_fake(m))
+        if abs(float(mine) - plain) < 1e-5:
+            _fail("the fake and mismatched terms are weighted 1/2 each: real + (fake + mismatch) / 2")
+        if abs(float(mine) - float(L.hinge_d_loss(r, f))) < 1e-5:
+            _fail("the mismatched pairs are missing: they count like fakes, with weight 1/2")
+    return verify_close(mine, L.hinge_d_loss(r, f, m), "DF-GAN's D loss on 32 random logits of each kind")
 
 
 def verify_optimal_d(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> str:

@@ -18,7 +18,7 @@ from dflib import losses as L
 
 from .common import check_choice
 
-__all__ = ["logit_curves", "penalty_curve", "penalty_pull"]
+__all__ = ["logit_curves", "dfgan_d_loss_terms", "magp_on_linear_critic", "penalty_curve", "penalty_pull"]
 
 
 def logit_curves(loss: str, t: Tensor) -> dict[str, np.ndarray]:
@@ -41,6 +41,33 @@ def logit_curves(loss: str, t: Tensor) -> dict[str, np.ndarray]:
             out[key].append(float(val.detach()))
             out["d" + key].append(float(d))
     return {key: np.asarray(val) for key, val in out.items()}
+
+
+def dfgan_d_loss_terms(t: np.ndarray) -> dict[str, np.ndarray]:
+    """DF-GAN's D loss (Eq. 1, ``dflib.losses.hinge_d_loss`` with mismatched pairs) split into what one pair
+    adds, against that pair's logit ``t``: ``real`` (a real matched pair), ``fake`` and ``mismatch``. Each term
+    is measured by moving one kind of logit while the other two sit where they add nothing (+2 for real, -2
+    for fake and mismatched): ``relu(1 - t)``, ``relu(1 + t) / 2`` and ``relu(1 + t) / 2``."""
+    at = {"real": 2.0, "fake": -2.0, "mismatch": -2.0}
+    out: dict[str, list[float]] = {key: [] for key in at}
+    for v in np.asarray(t, dtype=np.float64).tolist():
+        for key in at:
+            logits = {k: torch.tensor([v if k == key else x]) for k, x in at.items()}
+            out[key].append(float(L.hinge_d_loss(logits["real"], logits["fake"], logits["mismatch"])))
+    return {key: np.asarray(val) for key, val in out.items()}
+
+
+def magp_on_linear_critic(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:
+    """MA-GP (``dflib.losses.ma_gp``, Eq. 2) of a critic ``D(x, e) = w.x + v.e`` whose joint gradient
+    ``[w; v]`` has norm ``n``, for each ``n`` in ``norms``: equal to ``k n^p`` (:func:`penalty_curve`)."""
+    out = []
+    for n in np.asarray(norms, dtype=np.float64).tolist():
+        x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+        e = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+        w = torch.tensor([1.0, 2.0, 2.0, 0.0, 4.0], dtype=torch.float64)  # norm 5
+        w = w * (n / 5.0)
+        out.append(float(L.ma_gp(x @ w[:3] + e @ w[3:], x, e, k, p).detach()))
+    return np.asarray(out)
 
 
 def penalty_curve(norms, k: float = 2.0, p: float = 6.0) -> np.ndarray:

@@ -35,6 +35,7 @@ __all__ = [
     "plot_toy_snapshots",
     "plot_loss_curves",
     "plot_logit_curves",
+    "plot_dfgan_d_loss",
     "plot_vector_field",
     "plot_dirac",
     "plot_eigenvalues",
@@ -251,6 +252,32 @@ def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndar
     c.set_ylim(-4, 4)
     a.legend(fontsize=6, ncol=2)
     c.legend(fontsize=6)
+    return fig
+
+
+def plot_dfgan_d_loss(t: np.ndarray, terms: Mapping[str, np.ndarray], norms: np.ndarray, magp: np.ndarray,
+                      k: float = 2.0, p: float = 6.0) -> Figure:
+    """DF-GAN's discriminator loss, its four terms (Eq. 1 and Eq. 2) in two panels. Left: what one pair adds
+    against its logit, ``terms`` from :func:`dflib.teach.loss_shapes.dfgan_d_loss_terms` (real matched pairs
+    green, fakes purple, mismatched pairs orange dashed: the last two coincide); right: MA-GP against the
+    joint gradient norm at real matched pairs (``magp``, e.g. from ``magp_on_linear_critic``)."""
+    fig, (a, b) = new_figure(2, size=3.3)
+    styles = {"real": ("real matched: relu(1 - t)", "-", 3.0, 1.0),
+              "fake": ("fake: relu(1 + t) / 2", "-", 3.0, 1.0),
+              "mismatch": ("mismatched: relu(1 + t) / 2", "--", 1.4, 1.0)}
+    for key, (label, ls, lw, alpha) in styles.items():
+        a.plot(t, terms[key], ls, color=COLORS[key], lw=lw, alpha=alpha, label=label)
+    for v in (-1.0, 1.0):
+        a.axvline(v, color="grey", ls=":", lw=0.8)
+    a.set_xlabel("logit D(x, e) of one pair")
+    a.set_ylabel("loss added by the pair")
+    a.set_title("hinge terms (Eq. 1), margins at ±1", fontsize=9)
+    a.legend(fontsize=7, loc="upper center")
+    b.plot(norms, magp, color=COLORS["gradient"], lw=1.6, label=f"{k:g}·n^{p:g}")
+    b.set_xlabel(r"$n = \|[\nabla_x D;\ \nabla_e D]\|$ at a real matched pair")
+    b.set_ylabel("MA-GP (Eq. 2)")
+    b.set_title(f"MA-GP: k = {k:g}, p = {p:g}", fontsize=9)
+    b.legend(fontsize=8)
     return fig
 
 

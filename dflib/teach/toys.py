@@ -42,6 +42,7 @@ __all__ = [
     "take_snapshot",
     "train_toy",
     "fit_toy_discriminator",
+    "track_discriminator_fit",
     "grad_norm_at",
 ]
 
@@ -311,6 +312,36 @@ def fit_toy_discriminator(real: Tensor, fake: Tensor, penalty: str = "none", gam
         d_loss.backward()
         opt.step()
     return D
+
+
+@single_threaded
+def track_discriminator_fit(real: Tensor, fake: Tensor, loss: str = "hinge", steps: int = 2000,
+                            at: tuple[int, ...] = (250, 1000, 2000), lr: float = 1e-3, hidden: int = 64,
+                            seed: int = 0) -> dict:
+    """:func:`fit_toy_discriminator` without a penalty (same initialisation and optimiser), recording at the
+    steps ``at``: D's loss, the smallest and mean real logit, the largest and mean fake logit and how many
+    points lie inside the hinge margin (a real logit below +1 or a fake one above -1). ``zero_at`` is the first
+    step after which D's loss was exactly 0 (None if never): from then on D gets no gradient at all."""
+    check_choice("loss", loss, L.LOSSES)
+    torch.manual_seed(seed)
+    D = ToyDiscriminator(hidden)
+    opt = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    out: dict = {"zero_at": None, "at": {}}
+    for step in range(1, steps + 1):
+        d_loss = L.LOSSES[loss].d_loss(D(real), D(fake))
+        if out["zero_at"] is None and float(d_loss.detach()) == 0.0:
+            out["zero_at"] = step - 1
+        opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt.step()
+        if step in at:
+            with torch.no_grad():
+                r, f = D(real), D(fake)
+            out["at"][step] = {"loss": float(L.LOSSES[loss].d_loss(r, f)), "real_min": float(r.min()),
+                               "real_mean": float(r.mean()), "fake_max": float(f.max()),
+                               "fake_mean": float(f.mean()), "inside": int((r < 1).sum() + (f > -1).sum())}
+    out["D"] = D
+    return out
 
 
 def grad_norm_at(D: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
