@@ -464,10 +464,17 @@ def w_shipped_models(src: Sources) -> str:
     for path in cards:
         c = json.loads(path.read_text())
         blocks = {k: v for k, v in c["metrics"].items() if isinstance(v, dict) and "accuracy" in v}
-        acc = "; ".join(", ".join(f"{ATTR_NAMES.get(a, a)} {pct(b['accuracy'][a])}" for a in varied(b))
-                        + (f" ({k})" if len(blocks) > 1 else "") for k, b in blocks.items())
+        split = {"emoji_train": "trained captions", "emoji_test": "unseen emoji"}
+
+        def acc_text(b: dict, a: str) -> str:
+            chance = (b.get("chance") or {}).get(a)
+            return f"{ATTR_NAMES.get(a, a)} {pct(b['accuracy'][a])}" + (
+                f" ({pct(chance)})" if chance is not None and len(blocks) > 1 else "")
+
+        acc = "; ".join(", ".join(acc_text(b, a) for a in varied(b))
+                        + (f" [{split.get(k, k)}]" if len(blocks) > 1 else "") for k, b in blocks.items())
         div = "; ".join(", ".join(f"{ATTR_NAMES.get(a, a)} {f2(v)}" for a, v in b["diversity"].items())
-                        for b in blocks.values())
+                        + (f" [{split.get(k, k)}]" if len(blocks) > 1 else "") for k, b in blocks.items())
         rel = path.relative_to(src.root).as_posix()
         rows.append([f"`{c['name']}` ([card]({rel.replace('card.json', 'card.md')}))", f"`{c['preset']}`",
                      c["text_encoder"], f"{c['steps']:,}", f"{minutes(c['wall_time'])}, {c['hardware']}",
@@ -475,7 +482,9 @@ def w_shipped_models(src: Sources) -> str:
     return "\n".join([
         table(["model", "preset", "text encoder", "steps", "training", "accuracy on stated attributes",
                "diversity of open ones", "FID (floor), n"], rows), "",
-        "From each model's `card.json` in `dflib/pretrained_models/`. Load one with "
+        "From each model's `card.json` in `dflib/pretrained_models/`; for the emoji model, chance (the majority "
+        "class) in brackets after each accuracy, on captions of emoji it was trained on and of emoji it never saw. "
+        "Load one with "
         "`python -m dflib sample <name> --prompt \"...\"` or `dflib.sample.load_generator(\"<name>\")`."])
 
 
