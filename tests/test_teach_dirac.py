@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from dflib.teach import dirac
 
@@ -104,3 +105,50 @@ def test_simultaneous_growth_is_bounded_by_the_hinge_dead_zone():
     r_h, r_w = np.linalg.norm(hinge, axis=1), np.linalg.norm(wgan, axis=1)
     np.testing.assert_allclose(r_w[1:] / r_w[:-1], np.sqrt(1 + 0.05**2))  # no dead zone: exact growth
     assert r_h.max() < 1.1 * r_h[0]
+
+
+@pytest.mark.parametrize("h", [0.05, 0.3, 1.0])
+@pytest.mark.parametrize("method", ["simultaneous", "alternating"])
+def test_stable_friction_is_where_one_step_contracts(h, method):
+    lo, hi = dirac.stable_friction(1.0, h, method)
+    cs = np.logspace(-3, 2.5, 3001)
+    inside = np.array([np.abs(dirac.step_mu(1.0, c, h, method)).max() < 1 for c in cs])
+    np.testing.assert_array_equal(inside, (cs > lo) & (cs < hi))
+    for c in (0.3, 2.0):  # the closed-form mu agree with a measured step
+        M = dirac.step_matrix(dirac.DiracConfig("hinge", "r1", c), h=h, method=method)
+        np.testing.assert_allclose(np.sort_complex(np.linalg.eigvals(M)),
+                                   np.sort_complex(dirac.step_mu(1.0, c, h, method)), atol=1e-6)
+
+
+def test_limit_cycle_radius_and_flow():
+    cfg = dirac.DiracConfig("hinge", "zero_gp", k=2, p=6)
+    assert dirac.cycle_radius_closed(0.05) == pytest.approx((2 * 0.05 / 15) ** 0.25)
+    measured = dirac.orbit_radius(dirac.dirac_trajectory(cfg, steps=3200, h=0.05))
+    assert measured == pytest.approx(dirac.cycle_radius_closed(0.05), rel=0.01)
+    r = np.linalg.norm(dirac.continuous_trajectory(cfg, times=(100.0, 300.0)), axis=1)
+    np.testing.assert_allclose(r, dirac.flow_radius([100.0, 300.0], np.sqrt(2)), rtol=0.01)
+    assert dirac.flow_radius(0.0, 0.7) == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="even power"):
+        dirac.cycle_radius_closed(0.05, p=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_notebook03_full_mode_claims_hold_for_other_seeds(seed):
+    """Notebook 03's Dirac-GAN is deterministic; its 2D section trains D alone with seed 0 in full mode, and its
+    full-mode asserts must hold for seeds 1 and 2 too."""
+    from dflib.teach import toys
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(seed)
+    real, fake = toys.sample_toy("ring8", 256, g), 0.5 * torch.randn(256, 2, generator=g)
+    kinds = {"none": dict(penalty="none"), "r1": dict(penalty="r1", gamma=10.0),
+             "p6": dict(penalty="zero_gp", k=2, p=6)}
+    Ds = {n: toys.fit_toy_discriminator(real, fake, steps=1000, seed=seed, **kw) for n, kw in kinds.items()}
+    norms = {n: float(toys.grad_norm_at(D, real).mean()) for n, D in Ds.items()}
+    with torch.no_grad():
+        on = {n: (D(real), D(fake)) for n, D in Ds.items()}
+    gap = {n: float(r.mean() - f.mean()) for n, (r, f) in on.items()}
+    assert norms["r1"] < 0.5 * norms["none"] and norms["p6"] < norms["none"]
+    assert gap["none"] > 5 and gap["r1"] < 0.3 * gap["p6"]
+    assert float(on["r1"][0].mean()) < 0 < float(on["p6"][0].mean())

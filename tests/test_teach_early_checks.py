@@ -48,3 +48,20 @@ def test_02_checks():
     ec.verify_mismatch(L.roll_mismatch)
     with pytest.raises(ExerciseError, match="wrong way"):
         ec.verify_mismatch(lambda x: torch.roll(x, 1, 0))
+
+
+def test_03_checks():
+    ec.verify_r1_field(lambda th, ps, g: (ps, -th * (1 + ps * th > 0) - g * ps))
+    with pytest.raises(ExerciseError, match="wrong sign"):
+        ec.verify_r1_field(lambda th, ps, g: (ps, -th * (1 + ps * th > 0) + g * ps))
+    with pytest.raises(ExerciseError, match="twice"):
+        ec.verify_r1_field(lambda th, ps, g: (ps, -th * (1 + ps * th > 0) - 2 * g * ps))
+    with pytest.raises(ExerciseError, match="dead zone"):
+        ec.verify_r1_field(lambda th, ps, g: (ps, -th - g * ps))
+    alt = lambda s, c, h: np.array([[1 - h * h * s * s, h * s * (1 - h * c)], [-h * s, 1 - h * c]])  # noqa: E731
+    ec.verify_alt_step(alt)
+    with pytest.raises(ExerciseError, match="simultaneous"):
+        ec.verify_alt_step(lambda s, c, h: np.eye(2) + h * np.array([[0, s], [-s, -c]]))
+    ec.verify_cycle_radius(lambda h: (2 * h / 15) ** 0.25)
+    with pytest.raises(ExerciseError, match="h=0.0125"):
+        ec.verify_cycle_radius(lambda h: (h / 15) ** 0.25)

@@ -38,6 +38,11 @@ __all__ = [
     "step_matrix_closed",
     "step_eigenvalues_closed",
     "linear_damping",
+    "step_mu",
+    "stable_friction",
+    "cycle_radius_closed",
+    "flow_radius",
+    "continuous_trajectory",
 ]
 
 
@@ -250,12 +255,79 @@ def step_eigenvalues_closed(cfg: DiracConfig = DiracConfig(), h: float = 0.05,
     ``alternating``: ``mu = (T +- sqrt(T^2 - 4 (1 - h c))) / 2`` with trace ``T = 2 - h c - h^2 s^2``;
     without a penalty the determinant is 1, so ``|mu| = 1`` (for ``h s < 2``): a closed orbit.
     """
+    return step_mu(_slope(cfg.loss), linear_damping(cfg), h, method)
+
+
+def step_mu(s: float, c: float, h: float, method: str = "simultaneous") -> np.ndarray:
+    """Eigenvalues ``mu`` (sorted by imaginary part) of one step of size ``h`` for ``J = [[0, s], [-s, -c]]``:
+    ``1 + h lambda`` (simultaneous) or the roots of ``mu^2 - T mu + (1 - h c)`` with ``T = 2 - h c - h^2 s^2``
+    (alternating). The step contracts near the equilibrium iff ``max |mu| < 1``."""
     check_choice("method", method, ("simultaneous", "alternating"))
-    s, c = _slope(cfg.loss), linear_damping(cfg)
     if method == "simultaneous":
-        ev = 1 + h * dirac_eigenvalues_closed(cfg)
+        root = np.sqrt(complex(c * c - 4 * s * s))
+        ev = 1 + h * np.array([(-c - root) / 2, (-c + root) / 2], dtype=complex)
     else:
         tr, det = 2 - h * c - h * h * s * s, 1 - h * c
         root = np.sqrt(complex(tr * tr - 4 * det))
         ev = np.array([(tr - root) / 2, (tr + root) / 2], dtype=complex)
     return ev[np.argsort(ev.imag + 1e-9 * ev.real)]
+
+
+def stable_friction(s: float, h: float, method: str = "simultaneous") -> tuple[float, float]:
+    """The open interval of linear friction ``c`` for which one step contracts (``max |mu| < 1``), for
+    ``0 < h s < 2``.
+
+    ``simultaneous``: complex ``mu`` (``c < 2s``) have ``|mu|^2 = 1 - h c + h^2 s^2``, below 1 iff
+    ``c > h s^2``; real ``mu = 1 + h lambda`` (``c > 2s``) need ``lambda > -2/h``, i.e.
+    ``c < 2/h + h s^2 / 2``. ``alternating``: a real 2x2 map contracts iff ``|det| < 1`` and
+    ``|T| < 1 + det`` (Jury's conditions); ``det = 1 - h c`` gives ``0 < c < 2/h`` and ``-T < 1 + det`` gives
+    ``c < 2/h - h s^2 / 2``. Too much friction diverges too: the D step then overshoots ``psi = 0``."""
+    check_choice("method", method, ("simultaneous", "alternating"))
+    if method == "simultaneous":
+        return h * s * s, 2 / h + h * s * s / 2
+    return 0.0, 2 / h - h * s * s / 2
+
+
+def _even_moment(p: float) -> float:
+    """``mean(|sin|^p)`` over a period, ``(p - 1)!! / p!!`` for even p (5/16 for p = 6)."""
+    if p != int(p) or int(p) % 2:
+        raise ValueError(f"the closed form needs an even power p, got {p}")
+    num = np.prod(np.arange(int(p) - 1, 0, -2, dtype=float))
+    den = np.prod(np.arange(int(p), 0, -2, dtype=float))
+    return float(num / den)
+
+
+def cycle_radius_closed(h: float, k: float = 2.0, p: float = 6.0, s: float = 1.0) -> float:
+    """Radius of the simultaneous-GD limit cycle of the ``k |psi|^p`` penalty (even ``p > 2``), from a balance
+    over one turn: the linear step adds ``h^2 s^2 r^2`` to ``r^2`` per step, the penalty removes
+    ``2 h k p <|psi|^p> = 2 h k p m_p r^p`` (``m_p = <|sin|^p>``). So ``r^(p-2) = h s^2 / (2 k p m_p)``:
+    ``(2 h / 15)^(1/4)`` for DF-GAN's k = 2, p = 6. It shrinks as ``h^(1/(p-2))``."""
+    return float((h * s * s / (2 * k * p * _even_moment(p))) ** (1 / (p - 2)))
+
+
+def flow_radius(t, r0: float, k: float = 2.0, p: float = 6.0) -> np.ndarray:
+    """Radius of the continuous flow (``h -> 0``) with the ``k |psi|^p`` penalty, averaged over turns:
+    ``dr/dt = -k p m_p r^(p-1)``, so ``r^-(p-2) = r0^-(p-2) + (p-2) k p m_p t``; for k = 2, p = 6:
+    ``r^-4 = r0^-4 + 15 t``. It reaches 0, but only as ``t^(-1/(p-2))``."""
+    t = np.asarray(t, dtype=np.float64)
+    a = (p - 2) * k * p * _even_moment(p)
+    return (r0 ** -(p - 2) + a * t) ** (-1 / (p - 2))
+
+
+def continuous_trajectory(cfg: DiracConfig = DiracConfig(), start: tuple[float, float] = (1.0, 1.0),
+                          times=(10.0, 100.0, 1000.0)) -> np.ndarray:
+    """The gradient flow ``d(theta, psi)/dt = v`` (the limit ``h -> 0`` of both update rules) at ``times``,
+    integrated with scipy's DOP853 (relative tolerance 1e-9) on the closed-form field; ``(len(times), 2)``."""
+    from scipy.integrate import solve_ivp
+
+    times = np.asarray(times, dtype=np.float64)
+
+    def f(_t, y):
+        v_th, v_ps = dirac_field(y[0], y[1], cfg)
+        return [float(v_th), float(v_ps)]
+
+    sol = solve_ivp(f, (0.0, float(times.max())), list(map(float, start)), method="DOP853", t_eval=times,
+                    rtol=1e-9, atol=1e-12)
+    if not sol.success:
+        raise RuntimeError(f"the flow's integration failed: {sol.message}")
+    return sol.y.T

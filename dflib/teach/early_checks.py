@@ -23,7 +23,7 @@ from .exercises import ExerciseError
 
 __all__ = ["verify_close", "verify_d_loss_bce", "verify_ns_g_loss", "verify_mismatch", "verify_dfgan_d_loss", "verify_optimal_d",
            "verify_js",
-           "verify_hinge_optimum",
+           "verify_hinge_optimum", "verify_r1_field", "verify_alt_step", "verify_cycle_radius",
            "verify_film", "verify_dfblock_params", "verify_penalty_pull", "verify_ma_gp"]
 
 
@@ -145,6 +145,58 @@ def verify_hinge_optimum(fn: Callable[[float, float], float]) -> str:
         if got is None or abs(float(got) - want) > 1e-9:
             _fail(f"p_data = {p}, p_g = {q}: yours {got}, expected {want} (compare p_data with p_g)")
     return "four pairs of densities"
+
+
+def verify_r1_field(fn: Callable[[np.ndarray, np.ndarray, float], tuple]) -> str:
+    """``fn(theta, psi, gamma)``: the R1-regularised hinge Dirac-GAN field ``(v_theta, v_psi)`` on a grid,
+    against :func:`dflib.teach.dirac.dirac_field_autograd` (autograd through ``dflib.losses``)."""
+    from .dirac import DiracConfig, dirac_field_autograd
+
+    th, ps = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 9))
+    for gamma in (0.7, 3.0):
+        mine = fn(th, ps, gamma)
+        ref = dirac_field_autograd(th, ps, DiracConfig("hinge", "r1", gamma))
+        if mine is None or len(mine) != 2:
+            _fail("return the pair (v_theta, v_psi)")
+        a = np.broadcast_to(_as_array(mine[1]), ps.shape)
+        if np.allclose(a, ref[1] + 2 * gamma * ps):
+            _fail(f"gamma={gamma}: the friction has the wrong sign: R1 = gamma/2 psi^2 adds -gamma psi to v_psi")
+        if np.allclose(a, ref[1] - gamma * ps):
+            _fail(f"gamma={gamma}: the friction is twice too strong: R1 = gamma/2 psi^2 (with the 1/2) adds -gamma psi")
+        dead = (1 + ps * th <= 0) & (th != 0)
+        if np.allclose(a[~dead], ref[1][~dead]) and not np.allclose(a, ref[1]):
+            _fail("outside the dead zone it is right; where 1 + psi theta <= 0 the hinge's fake term gives no gradient")
+        verify_close(np.broadcast_to(_as_array(mine[0]), th.shape), ref[0], f"v_theta at gamma={gamma}")
+        verify_close(a, ref[1], f"v_psi at gamma={gamma}")
+    return "v_theta and v_psi on a 9 x 9 grid at gamma = 0.7 and 3"
+
+
+def verify_alt_step(fn: Callable[[float, float, float], np.ndarray]) -> str:
+    """``fn(s, c, h)``: the 2x2 linear map of one alternating step (D first, then G) at the equilibrium, against
+    :func:`dflib.teach.dirac.step_matrix` measured on real steps (hinge: s = 1, BCE: s = 1/2; R1: c = gamma)."""
+    from .dirac import DiracConfig, step_matrix
+
+    for loss, s, c, h in (("hinge", 1.0, 0.3, 0.05), ("bce", 0.5, 2.0, 0.2), ("hinge", 1.0, 0.0, 0.1)):
+        ref = step_matrix(DiracConfig(loss, "r1" if c else "none", c), h=h, method="alternating")
+        mine = fn(s, c, h)
+        if mine is not None and np.allclose(_as_array(mine), np.eye(2) + h * np.array([[0, s], [-s, -c]])):
+            _fail("that is the simultaneous step I + hJ: in the alternating one G's step already sees the new psi")
+        verify_close(mine, ref, f"{loss}, c={c}, h={h}", tol=1e-6)
+    return "hinge and BCE, with and without R1, against measured steps"
+
+
+def verify_cycle_radius(fn: Callable[[float], float]) -> str:
+    """``fn(h)``: the radius of simultaneous GD's limit cycle with ``2 |psi|^6``, against the closed form and a
+    trajectory of :func:`dflib.teach.dirac.dirac_trajectory` at h = 0.05."""
+    from .dirac import DiracConfig, cycle_radius_closed, dirac_trajectory, orbit_radius
+
+    measured = orbit_radius(dirac_trajectory(DiracConfig("hinge", "zero_gp", k=2, p=6), steps=3200, h=0.05))
+    for h in (0.0125, 0.05, 0.1):
+        mine, ref = fn(h), cycle_radius_closed(h)
+        if mine is None or abs(float(mine) - ref) > 1e-6 * ref:
+            _fail(f"h={h}: yours {mine}, expected {ref:.5f} (balance h^2 r^2 = 24 h <psi^6> with <psi^6> = 5/16 r^6; "
+                  f"a trajectory at h = 0.05 measures {measured:.5f})")
+    return f"three step sizes; at h = 0.05 the trajectory measures {measured:.4f}"
 
 
 def verify_film(fn: Callable[[Tensor, Tensor, Tensor], Tensor], affine: torch.nn.Module, x: Tensor,

@@ -39,6 +39,8 @@ __all__ = [
     "plot_vector_field",
     "plot_dirac",
     "plot_eigenvalues",
+    "plot_step_modulus",
+    "plot_cycle_radius",
     "plot_surface",
     "plot_penalty_curves",
     "plot_penalty_value_and_pull",
@@ -370,6 +372,54 @@ def plot_eigenvalues(gammas: np.ndarray, eigs: np.ndarray, gamma_crit: float | N
     b.legend(fontsize=7, loc="upper right")
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_step_modulus(cs: np.ndarray, mods: Mapping[str, np.ndarray], bounds: Mapping[str, tuple[float, float]],
+                      title: str | None = None, ax=None) -> Figure:
+    """``max |mu|`` of one gradient-descent step against the linear friction ``c`` (log axis), one curve per
+    label of ``mods``; the line ``|mu| = 1`` and, dotted in each curve's colour, the ends of its stable
+    interval from ``bounds`` (e.g. :func:`dflib.teach.dirac.stable_friction`)."""
+    fig, ax = _axes(ax, size=4.0)
+    palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
+    for i, (colour, (label, m)) in enumerate(zip(palette, mods.items())):
+        ax.plot(cs, m, ls="-" if i % 2 == 0 else "--", color=colour, lw=2.2 if i % 2 == 0 else 1.2, label=label)
+        for b in bounds.get(label, ()):
+            if b > 0:
+                ax.axvline(b, color=colour, ls=":", lw=0.9)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(0.6, 1.4)
+    ax.set_xlabel("linear friction c (R1: c = γ)")
+    ax.set_ylabel(r"max $|\mu|$ of one step")
+    ax.set_title(title or r"one step contracts where max $|\mu| < 1$", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left")
+    return fig
+
+
+def plot_cycle_radius(hs: np.ndarray, radii: np.ndarray, closed: np.ndarray, times: Mapping[str, np.ndarray],
+                      curves: Mapping[str, np.ndarray]) -> Figure:
+    """Two log-log panels. Left: the measured limit-cycle radius against the step size ``h`` (dots) and a
+    prediction (line). Right: distance to the equilibrium against time ``t = step * h`` for several runs
+    (``times[label]``, ``curves[label]``), e.g. simultaneous and alternating steps and the continuous flow."""
+    fig, (a, b) = new_figure(2, size=3.3)
+    a.loglog(hs, closed, color=COLORS["discriminator"], lw=1.2, label=r"$(2h/15)^{1/4}$")
+    a.loglog(hs, radii, "o", color=COLORS["gradient"], ms=5, label="measured (simultaneous)")
+    a.set_xticks(hs, [f"{v:g}" for v in hs])
+    a.set_yticks(radii, [f"{v:.3f}" for v in radii])
+    for axis in (a.xaxis, a.yaxis):
+        axis.set_minor_formatter(NullFormatter())
+    a.set_xlabel("step size h")
+    a.set_ylabel("limit-cycle radius")
+    a.set_title("p = 6: the cycle shrinks as h^(1/4)", fontsize=9)
+    a.legend(fontsize=7)
+    palette = ["#e7298a", "#1b9e77", "#000000", "#7570b3"]
+    for colour, (label, r) in zip(palette, curves.items()):
+        b.loglog(times[label], r, color=colour, lw=1.2, label=label)
+    b.set_xlabel("time t = steps · h")
+    b.set_ylabel(r"distance to the equilibrium $\sqrt{\theta^2 + \psi^2}$")
+    b.set_title("the flow converges, slowly; simGD stalls", fontsize=9)
+    b.legend(fontsize=7, loc="lower left")
     return fig
 
 
