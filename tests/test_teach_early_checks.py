@@ -65,3 +65,22 @@ def test_03_checks():
     ec.verify_cycle_radius(lambda h: (2 * h / 15) ** 0.25)
     with pytest.raises(ExerciseError, match="h=0.0125"):
         ec.verify_cycle_radius(lambda h: (h / 15) ** 0.25)
+
+
+def test_00_checks():
+    ec.verify_d_loss_bce(L.bce_d_loss)
+    with pytest.raises(ExerciseError, match="swapped"):
+        ec.verify_d_loss_bce(lambda r, f: L.bce_d_loss(f, r))
+    attrs = [{"color": i % 3, "shape": i % 2} for i in range(12)] + [{"color": 0, "shape": 0}] * 4
+
+    def share(a, wrap=True):
+        n = len(a)
+        pairs = range(n) if wrap else range(n - 1)
+        return sum((a[i]["color"], a[i]["shape"]) == (a[(i + 1) % n]["color"], a[(i + 1) % n]["shape"])
+                   for i in pairs) / n
+
+    ec.verify_accidental_matches(share, attrs)
+    with pytest.raises(ExerciseError, match="wraps around"):
+        ec.verify_accidental_matches(lambda a: share(a, wrap=False), attrs)
+    with pytest.raises(ExerciseError, match="a count"):
+        ec.verify_accidental_matches(lambda a: share(a) * len(a), attrs)

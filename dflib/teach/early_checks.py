@@ -21,7 +21,7 @@ from dflib.models import DFBlock, count_parameters
 
 from .exercises import ExerciseError
 
-__all__ = ["verify_close", "verify_d_loss_bce", "verify_ns_g_loss", "verify_mismatch", "verify_dfgan_d_loss", "verify_optimal_d",
+__all__ = ["verify_close", "verify_d_loss_bce", "verify_accidental_matches", "verify_ns_g_loss", "verify_mismatch", "verify_dfgan_d_loss", "verify_optimal_d",
            "verify_js",
            "verify_hinge_optimum", "verify_r1_field", "verify_alt_step", "verify_cycle_radius",
            "verify_film", "verify_dfblock_params", "verify_penalty_pull", "verify_ma_gp"]
@@ -61,6 +61,32 @@ def verify_d_loss_bce(fn: Callable[[Tensor, Tensor], Tensor]) -> str:
     if mine is not None and abs(float(mine) - float(L.LOSSES["bce"].d_loss(f, r))) < 1e-5:
         _fail("real and fake are swapped: D wants real logits high (softplus(-r)) and fake ones low (softplus(f))")
     return verify_close(mine, ref, "BCE D loss on 64 random real and fake logits")
+
+
+def _same_object(a: dict, b: dict) -> bool:
+    return (a["color"], a["shape"]) == (b["color"], b["shape"])
+
+
+def verify_accidental_matches(fn: Callable[[list], float], attrs: list) -> str:
+    """``fn(attrs)``: the fraction of DF-GAN's mismatched pairs (image ``i + 1`` with the caption of item ``i``,
+    the last caption with the first image) whose main object has the same colour and shape in both items.
+    ``attrs`` are the items' ground-truth attributes (``dict`` with ``color`` and ``shape``)."""
+    toy = [{"color": c, "shape": s} for c, s in [(0, 1), (0, 1), (2, 3), (0, 1), (2, 3), (0, 1)]]
+    for name, batch in (("a batch of six made up here", toy), (f"the {len(attrs)} items given", list(attrs))):
+        n = len(batch)
+        ref = sum(_same_object(batch[i], batch[(i + 1) % n]) for i in range(n)) / n
+        mine = fn(batch)
+        if mine is None:
+            _fail(f"{name}: your function returned None (a missing `return`?)")
+        if abs(float(mine) - ref * n) < 1e-9 and n > 1 and ref > 0:
+            _fail(f"{name}: yours {mine}, a count: return the fraction of the {n} pairs")
+        no_wrap = sum(_same_object(batch[i], batch[i + 1]) for i in range(n - 1)) / n
+        if abs(float(mine) - no_wrap) < 1e-9 and abs(ref - no_wrap) > 1e-9:
+            _fail(f"{name}: yours {float(mine):.4f}: the last caption goes with the first image (the roll wraps "
+                  "around)")
+        if abs(float(mine) - ref) > 1e-9:
+            _fail(f"{name}: yours {float(mine):.4f}, expected {ref:.4f} (compare colour and shape of items i and i + 1)")
+    return f"a made-up batch and {len(attrs)} items of the data set"
 
 
 def verify_ns_g_loss(fn: Callable[[Tensor], Tensor]) -> str:
