@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dflib.teach import dirac, image_grids, loss_shapes, plots, toys  # noqa: E402
+from dflib.teach import dirac, dirac_plots, image_grids, loss_shapes, plots, toys  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -65,24 +65,24 @@ def test_loss_curves_and_logit_curves():
 
 
 def test_dirac_and_eigen_plots():
-    fig = plots.plot_dirac(dirac.DiracConfig("hinge", "r1", 1.0), steps=20)
+    fig = dirac_plots.plot_dirac(dirac.DiracConfig("hinge", "r1", 1.0), steps=20)
     assert isinstance(fig, Figure) and _n_axes(fig) == 1
     fig, axes = plots.new_figure(3, 2)
     assert len(axes) == 6
     for ax, m in zip(axes, ["simultaneous", "alternating"]):
-        assert plots.plot_dirac(method=m, steps=10, ax=ax) is fig
+        assert dirac_plots.plot_dirac(method=m, steps=10, ax=ax) is fig
     g = np.linspace(0, 4, 5)
-    fig = plots.plot_eigenvalues(g, dirac.eigenvalues_vs_gamma(g, field="closed"), dirac.critical_gamma("hinge"))
+    fig = dirac_plots.plot_eigenvalues(g, dirac.eigenvalues_vs_gamma(g, field="closed"), dirac.critical_gamma("hinge"))
     assert _n_axes(fig) == 2
     labels = [line.get_label() for line in fig.axes[0].lines]
     assert any("gamma/2" in lab for lab in labels) and any("critical" in lab for lab in labels)
 
 
 def test_field_and_surface_colour_bars():
-    fig = plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp"), steps=10)
+    fig = dirac_plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp"), steps=10)
     bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
     assert len(bars) == 1 and "speed" in bars[0].get_ylabel() and "log" in bars[0].get_ylabel()
-    fig = plots.plot_dirac(dirac.DiracConfig("hinge"), steps=10, colorbar=False)
+    fig = dirac_plots.plot_dirac(dirac.DiracConfig("hinge"), steps=10, colorbar=False)
     assert len(fig.axes) == 1
     xs = np.linspace(-1, 1, 5)
     fig = plots.plot_surface(xs, xs, np.outer(xs, xs), colorbar="D logit")
@@ -152,3 +152,28 @@ def test_penalty_value_and_pull_figure():
     fig2, ax = plots.new_figure(1)
     plots.plot_gradient_arrows(ax[0], np.zeros(3), np.zeros(3), np.ones(3), np.ones(3), 0.1)
     assert ax[0].collections
+
+
+def test_toy_panels_share_one_colour_scale_with_one_colour_bar():
+    snaps = _snapshot()
+    fig, axes = plots.new_figure(3)
+    vmax = plots.plot_toy_panels(snaps, axes)
+    assert vmax == pytest.approx(plots.toy_heat_scale(snaps))
+    assert {tuple(ax.images[0].norm.vmax for _ in [0]) for ax in axes} == {(vmax,)}
+    assert len([ax for ax in fig.axes if ax.get_label() == "<colorbar>"]) == 1
+    fig = plots.plot_toy_state(snaps[0], colorbar=True, vmax=2.0)
+    assert fig.axes[0].images[0].norm.vmax == 2.0 and len(fig.axes) == 2
+
+
+def test_dfgan_d_loss_and_dirac_stability_figures():
+    t = np.linspace(-2, 2, 9)
+    fig = plots.plot_dfgan_d_loss(t, loss_shapes.dfgan_d_loss_terms(t), t + 2, loss_shapes.penalty_curve(t + 2))
+    assert _n_axes(fig) == 2 and len(fig.axes[0].lines) == 3 + 2
+    cs = np.logspace(-2, 2, 50)
+    mods = {"simGD": np.array([np.abs(dirac.step_mu(1.0, c, 0.3)).max() for c in cs])}
+    fig = dirac_plots.plot_step_modulus(cs, mods, {"simGD": dirac.stable_friction(1.0, 0.3)})
+    assert _n_axes(fig) == 1
+    hs = np.array([0.1, 0.05])
+    r = np.array([dirac.cycle_radius_closed(h) for h in hs])
+    fig = dirac_plots.plot_cycle_radius(hs, r, r, {"flow": np.array([1.0, 2.0])}, {"flow": np.array([0.5, 0.4])})
+    assert _n_axes(fig) == 2

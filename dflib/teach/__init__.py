@@ -15,6 +15,7 @@ Toys of notebooks 01-04 (pure computation, on the real :mod:`dflib.losses`):
 Figures and interaction:
 
 * :mod:`~dflib.teach.plots`: the colour language and the toys' figures
+* :mod:`~dflib.teach.dirac_plots`: the Dirac-GAN's figures (field, eigenvalues, stability, limit cycle)
 * :mod:`~dflib.teach.image_grids`: image grids, caption rows, interpolation strips
 * :mod:`~dflib.teach.widgets`: ``FigureApp`` and the ``make_*_widget`` explorers
 
@@ -42,6 +43,7 @@ __all__ = [
     "dirac",
     "conditional",
     "plots",
+    "dirac_plots",
     "image_grids",
     "widgets",
     "affine_probe",

@@ -26,7 +26,7 @@ from torch import nn
 from dflib.figures import plot_caption_rows
 from dflib.runtime import pick
 
-from . import conditional, dirac, loss_shapes, plots, toys
+from . import conditional, dirac, dirac_plots, loss_shapes, plots, toys
 from .common import PENALTIES
 
 __all__ = [
@@ -164,7 +164,7 @@ def render_dirac(loss: str, penalty: str, gamma: float, k: float, p: float, meth
                  steps: int, h: float) -> Figure:
     """The Dirac-GAN field and one gradient-descent trajectory for these settings."""
     cfg = dirac.DiracConfig(loss, penalty, gamma, k, p)
-    return plots.plot_dirac(cfg, method=method, steps=steps, h=h, d_steps=d_steps)
+    return dirac_plots.plot_dirac(cfg, method=method, steps=steps, h=h, d_steps=d_steps)
 
 
 def make_dirac_widget(steps: int | None = None) -> FigureApp:
@@ -188,7 +188,7 @@ def render_penalty(k: float, p: float) -> Figure:
     """Left: ``k n^p`` against the norm; right: the Dirac-GAN with that penalty (hinge, simGD)."""
     fig, (a, b) = plots.new_figure(2, size=3.2)
     plots.plot_penalty_curves(k, sorted({2.0, float(p)}), ax=a)
-    plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, quick=50), ax=b)
+    dirac_plots.plot_dirac(dirac.DiracConfig("hinge", "zero_gp", k=k, p=p), steps=pick(full=3000, quick=50), ax=b)
     return fig
 
 
