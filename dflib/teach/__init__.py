@@ -25,6 +25,7 @@ Probes of the DF-GAN modules (notebooks 05-09):
 * :mod:`~dflib.teach.fusion`: the fusion ablation variants and their short training runs (05)
 * :mod:`~dflib.teach.inspect_nets`: per-block tables, parameter budgets, unused parameters (06)
 * :mod:`~dflib.teach.text_probe`: sentence similarities, word features, retrieval figures (07)
+* :mod:`~dflib.teach.emoji_probe`: what the emoji classifier reads in generated emoji, the nearest real drawing (09)
 * :mod:`~dflib.teach.runs`: finding run folders and checkpoints, config diffs, progress figures (06, 08, 09)
 * :mod:`~dflib.teach.ablation`: the paper's ablation (Sec. 4.3) as one switchable step, and its figure (04, 05)
 * :mod:`~dflib.teach.ablation_read`: that ablation's file read against the paper's claims, in words (04, 05)
@@ -55,4 +56,5 @@ __all__ = [
     "ablation_read",
     "exercises",
     "early_checks",
+    "emoji_probe",
 ]
