@@ -141,6 +141,7 @@ def _main(argv: list[str] | None) -> int:
         restart = restart_config(args.resume) if args.resume is not None else None
         ckpt = load_training_checkpoint(args.resume) if args.resume is not None and restart is None else None
         cfg = resolve_config(args, restart if restart is not None else ckpt.get("config") if ckpt is not None else None)
+        fast = resolve_fast(cfg.fast, default_device(cfg.device))
         if ckpt is not None and ckpt.get("config"):
             ckpt = {**ckpt, "config": cfg.to_dict()}  # the saved settings with what resume may change (data.root)
         if restart is not None:
@@ -149,8 +150,7 @@ def _main(argv: list[str] | None) -> int:
             check_run_folder(Path(out), resuming=ckpt is not None, resume_from=ckpt["path"] if ckpt else None)
     except (ValueError, FileNotFoundError, CheckpointMismatchError, RunFolderError) as exc:
         return _fail(str(exc))
-    if args.print_config:  # the speed options are resolved here only to print them; the Trainer resolves its own
-        fast = resolve_fast(cfg.fast, default_device(cfg.device))
+    if args.print_config:
         print(json.dumps(cfg.to_dict(), indent=2))
         print(f"# fast={cfg.fast!r} on {default_device(cfg.device).type}: {fast.describe()}", file=sys.stderr)
         return 0
