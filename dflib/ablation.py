@@ -198,3 +198,59 @@ def plot_ablation(data: Mapping[str, Any] | str | Path = "results/ablation.json"
     if path is not None:
         fig.savefig(path, dpi=120, bbox_inches="tight")
     return fig
+
+
+GRAD_KEYS = ("grad_image", "grad_text")
+
+
+def load_runs(folder: str | Path = "results/ablation") -> list[dict[str, Any]]:
+    """Every per-run file ``<variant>-seed<k>.json`` that ``bench/ablation.py`` wrote (with its history)."""
+    return [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*-seed*.json"))]
+
+
+def grad_norm_curves(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """D's gradient norms at real matched pairs over training, per variant: ``{variant: {"step": [...],
+    "grad_image": [...], "grad_text": [...], "seeds": n}}``, the mean over the variant's seeds at the steps
+    every seed logged (``log_grad_norms``: the image part and the sentence part of Eq. 2's gradient)."""
+    by: dict[str, list[Mapping[str, Any]]] = {}
+    for r in runs:
+        if r.get("history") and all(k in r["history"][0] for k in GRAD_KEYS):
+            by.setdefault(r["variant"], []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for name, rs in by.items():
+        tables = [{h["step"]: h for h in r["history"]} for r in rs]
+        steps = sorted(set.intersection(*(set(t) for t in tables)))
+        out[name] = {"step": steps, "seeds": len(rs),
+                     **{k: [float(np.mean([t[s][k] for t in tables])) for s in steps] for k in GRAD_KEYS}}
+    return out
+
+
+def late_grad_norms(runs: Sequence[Mapping[str, Any]], after: int) -> dict[str, dict[int, dict[str, float]]]:
+    """``{variant: {seed: {"grad_image": mean, "grad_text": mean}}}``: each run's gradient norms averaged over
+    the logged steps after ``after`` (where training has settled), one number per seed."""
+    out: dict[str, dict[int, dict[str, float]]] = {}
+    for r in runs:
+        late = [h for h in r.get("history", []) if h["step"] > after and all(k in h for k in GRAD_KEYS)]
+        if late:
+            out.setdefault(r["variant"], {})[int(r["seed"])] = {
+                k: float(np.mean([h[k] for h in late])) for k in GRAD_KEYS}
+    return out
+
+
+def plot_grad_norms(curves: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str] | None = None):
+    """Two panels (image part, sentence part of D's gradient at real pairs) against the step, log scale,
+    one line per variant (mean over its seeds)."""
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharex=True)
+    for ax, key, what in zip(axes, GRAD_KEYS, ("image", "sentence")):
+        for name, c in curves.items():
+            ax.plot(c["step"], c[key], label=f"{labels.get(name, name)} ({c['seeds']} seed{'s' * (c['seeds'] > 1)})")
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"|grad of D wrt the {what}|")
+        ax.set_title(f"D's gradient along the {what} at real matched pairs", fontsize=9)
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig

@@ -210,3 +210,32 @@ def test_summary_flatten_and_figure(tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 0
     ax = fig.axes[0]
     assert ax.get_title() and ax.get_ylabel() and ax.get_xlabel()
+
+
+def test_grad_norm_curves_average_the_seeds_at_common_steps():
+    from dflib.ablation import grad_norm_curves, plot_grad_norms
+
+    def run(variant, seed, rows):
+        return {"variant": variant, "seed": seed,
+                "history": [{"step": s, "grad_image": gi, "grad_text": gt} for s, gi, gt in rows]}
+
+    runs = [run("dfgan", 0, [(50, 1.0, 4.0), (100, 2.0, 6.0)]),
+            run("dfgan", 1, [(50, 3.0, 8.0), (100, 4.0, 10.0), (150, 9.0, 9.0)]),
+            run("no_gp", 0, [(50, 10.0, 20.0)]),
+            {"variant": "old", "seed": 0, "history": [{"step": 50, "errD": 1.0}]}]  # no norms logged: left out
+    c = grad_norm_curves(runs)
+    assert set(c) == {"dfgan", "no_gp"}
+    assert c["dfgan"] == {"step": [50, 100], "seeds": 2, "grad_image": [2.0, 3.0], "grad_text": [6.0, 8.0]}
+    assert c["no_gp"]["grad_text"] == [20.0]
+    fig = plot_grad_norms(c, {"dfgan": "(a) DF-GAN"})
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]
+    assert fig.axes[1].get_legend().get_texts()[0].get_text() == "(a) DF-GAN (2 seeds)"
+
+
+def test_late_grad_norms_average_each_run_after_a_step():
+    from dflib.ablation import late_grad_norms
+
+    runs = [{"variant": "dfgan", "seed": 2, "history": [{"step": s, "grad_image": float(s), "grad_text": 1.0}
+                                                           for s in (100, 200, 300, 400)]},
+            {"variant": "old", "seed": 0, "history": [{"step": 400, "errD": 1.0}]}]
+    assert late_grad_norms(runs, after=200) == {"dfgan": {2: {"grad_image": 350.0, "grad_text": 1.0}}}
