@@ -537,7 +537,26 @@ def w_ablation(src: Sources) -> str:
         f"{', '.join(map(str, data['seeds']))}{lrs}; {where or 'machine not recorded'}. Mean ± standard deviation "
         "over seeds (a single value where a variant has one seed so far); the last column lists differences from DF-GAN with p < 0.05 (Welch's t-test over seeds)"
         + (f"; the figure: [`{png}`]({png})." if (src.root / png).is_file() else "."), "",
-        table(["variant", "seeds", *[w for _, w in ABLATION_METRICS], "differs from DF-GAN"], rows)])
+        table(["variant", "seeds", *[w for _, w in ABLATION_METRICS], "differs from DF-GAN"], rows),
+        *_ablation_gradients(src, data, labels)])
+
+
+def _ablation_gradients(src: Sources, data: dict, labels: dict[str, str]) -> list[str]:
+    """One generated sentence: D's gradient at real pairs late in training, per variant (mean over seeds)."""
+    from dflib.ablation import late_grad_norms
+
+    runs = [json.loads(p.read_text()) for p in src.glob("results/ablation/*-seed*.json")]
+    late = late_grad_norms([r for r in runs if r.get("steps") == data["steps"]], after=data["steps"] * 3 // 4)
+    if not late:
+        return []
+    parts = []
+    for name in data["variant_order"]:
+        if name in late:
+            g = list(late[name].values())
+            img, txt = (sum(x[k] for x in g) / len(g) for k in ("grad_image", "grad_text"))
+            parts.append(f"{labels.get(name, name)} {img:.2f} / {txt:.2f}")
+    return ["", "D's gradient at real matched pairs, image part / sentence part, averaged over the last quarter of "
+            "training and the seeds (each run logs it; notebook 04 section 7 plots it): " + "; ".join(parts) + "."]
 
 
 def _std(v: list[float]) -> float:
