@@ -254,3 +254,57 @@ def plot_grad_norms(curves: Mapping[str, Mapping[str, Any]], labels: Mapping[str
     axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return fig
+
+
+def pair_surface(netD: Any, netC: Any, images: Any, sent: Any, radius: float = 1.0, points: int = 21) -> dict:
+    """G's loss surface ``-D(x + a u, e + b v)`` around real matched pairs, averaged over the pairs: ``u`` is
+    the unit direction of D's image gradient at each pair, ``v`` that of its sentence gradient (so the
+    surface is steepest along its axes), ``a, b`` in ``[-radius, radius]`` on ``points`` steps each.
+
+    Returns ``{"a": [...], "b": [...], "surface": [[...] per b] , "grad_image": mean |d D/dx|, "grad_text":
+    mean |d D/de|, "pairs": n}`` (the centre of the surface is ``-mean D(x, e)``; its slopes there along a and
+    b are the two gradient norms)."""
+    import torch
+
+    x = images.detach().float().requires_grad_()
+    e = sent.detach().float().requires_grad_()
+    gx, ge = torch.autograd.grad(netC(netD(x), e).sum(), (x, e))
+    nx, ne = gx.flatten(1).norm(dim=1), ge.flatten(1).norm(dim=1)
+    u = gx / nx.clamp_min(1e-12).view(-1, *[1] * (gx.dim() - 1))
+    v = ge / ne.clamp_min(1e-12).view(-1, 1)
+    t = torch.linspace(-radius, radius, points)
+    surface = torch.empty(points, points)
+    with torch.no_grad():
+        for i, b in enumerate(t):          # rows: the sentence direction
+            for j, a in enumerate(t):      # columns: the image direction
+                surface[i, j] = -netC(netD(x + a * u), e + b * v).mean()
+    return {"a": t.tolist(), "b": t.tolist(), "surface": surface.tolist(), "grad_image": float(nx.mean()),
+            "grad_text": float(ne.mean()), "pairs": int(x.shape[0])}
+
+
+def plot_pair_surfaces(surfaces: Mapping[str, Mapping[str, Any]], labels: Mapping[str, str] | None = None):
+    """One panel per variant: the surface of :func:`pair_surface` (one shared colour scale, colour bar), with
+    an arrow at the centre for G's descent direction there, scaled by the gradient's two parts."""
+    import matplotlib.pyplot as plt
+
+    labels = labels or {}
+    names = list(surfaces)
+    lo = min(min(map(min, s["surface"])) for s in surfaces.values())
+    hi = max(max(map(max, s["surface"])) for s in surfaces.values())
+    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names) + 0.8, 3.2), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        s = surfaces[name]
+        a, b = np.asarray(s["a"]), np.asarray(s["b"])
+        im = ax.imshow(np.asarray(s["surface"]), origin="lower", extent=(a[0], a[-1], b[0], b[-1]), cmap="gray",
+                       vmin=lo, vmax=hi, aspect="auto")
+        ax.contour(a, b, np.asarray(s["surface"]), levels=10, colors="tab:orange", linewidths=0.6)
+        # G descends -D: along +u and +v (the gradient of D), drawn to scale of its two parts
+        g = np.array([s["grad_image"], s["grad_text"]])
+        g = g / max(np.abs(g).max(), 1e-12) * 0.8 * a[-1]
+        ax.annotate("", xy=(g[0], g[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="tab:red", lw=1.5))
+        ax.set_title(f"{labels.get(name, name)}\n|dD/dx| {s['grad_image']:.2f}, |dD/de| {s['grad_text']:.2f}",
+                     fontsize=8)
+        ax.set_xlabel("step along D's image gradient")
+    axes[0, 0].set_ylabel("step along D's sentence gradient")
+    fig.colorbar(im, ax=axes[0].tolist(), label="G's loss -D(x, e), mean over real pairs", shrink=0.9)
+    return fig

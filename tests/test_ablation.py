@@ -239,3 +239,32 @@ def test_late_grad_norms_average_each_run_after_a_step():
                                                            for s in (100, 200, 300, 400)]},
             {"variant": "old", "seed": 0, "history": [{"step": 400, "errD": 1.0}]}]
     assert late_grad_norms(runs, after=200) == {"dfgan": {2: {"grad_image": 350.0, "grad_text": 1.0}}}
+
+
+def test_pair_surface_centre_and_slopes_follow_the_critic():
+    """A linear critic D = w.x + c.e: the centre is -mean D, and the slopes along the unit gradient
+    directions are the gradient norms |w| and |c| (closed form)."""
+    import torch
+
+    from dflib.ablation import pair_surface, plot_pair_surfaces
+
+    torch.manual_seed(0)
+    w, c = torch.randn(3, 4, 4), torch.randn(5)
+
+    def netD(x):
+        return x
+
+    def netC(f, e):
+        return (f * w).flatten(1).sum(1) + e @ c
+
+    x, e = torch.randn(6, 3, 4, 4), torch.randn(6, 5)
+    s = pair_surface(netD, netC, x, e, radius=1.0, points=5)
+    surf = torch.tensor(s["surface"])
+    d0 = ((x * w).flatten(1).sum(1) + e @ c).mean()
+    assert torch.isclose(surf[2, 2], -d0, atol=1e-5)
+    assert abs(s["grad_image"] - w.norm().item()) < 1e-4 and abs(s["grad_text"] - c.norm().item()) < 1e-4
+    # one step of 0.5 along the image axis lowers G's loss by 0.5 |w|; along the sentence axis by 0.5 |c|
+    assert torch.isclose(surf[2, 3] - surf[2, 2], torch.tensor(-0.5 * w.norm().item()), atol=1e-4)
+    assert torch.isclose(surf[3, 2] - surf[2, 2], torch.tensor(-0.5 * c.norm().item()), atol=1e-4)
+    fig = plot_pair_surfaces({"dfgan": s, "no_gp": s}, {"dfgan": "(a)"})
+    assert len(fig.axes) == 3 and fig.axes[0].get_title().startswith("(a)")
