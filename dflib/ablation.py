@@ -291,7 +291,8 @@ def plot_pair_surfaces(surfaces: Mapping[str, Mapping[str, Any]], labels: Mappin
     names = list(surfaces)
     lo = min(min(map(min, s["surface"])) for s in surfaces.values())
     hi = max(max(map(max, s["surface"])) for s in surfaces.values())
-    fig, axes = plt.subplots(1, len(names), figsize=(3.3 * len(names) + 0.8, 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names) + 0.8, 3.2), squeeze=False,
+                             gridspec_kw={"wspace": 0.45})
     for ax, name in zip(axes[0], names):
         s = surfaces[name]
         a, b = np.asarray(s["a"]), np.asarray(s["b"])
@@ -305,6 +306,6 @@ def plot_pair_surfaces(surfaces: Mapping[str, Mapping[str, Any]], labels: Mappin
         ax.set_title(f"{labels.get(name, name)}\n|dD/dx| {s['grad_image']:.2f}, |dD/de| {s['grad_text']:.2f}",
                      fontsize=8)
         ax.set_xlabel("step along D's image gradient")
-    axes[0, 0].set_ylabel("step along D's sentence gradient")
+        ax.set_ylabel("step along D's sentence gradient")
     fig.colorbar(im, ax=axes[0].tolist(), label="G's loss -D(x, e), mean over real pairs", shrink=0.9)
     return fig
