@@ -555,8 +555,11 @@ def _ablation_gradients(src: Sources, data: dict, labels: dict[str, str]) -> lis
             g = list(late[name].values())
             img, txt = (sum(x[k] for x in g) / len(g) for k in ("grad_image", "grad_text"))
             parts.append(f"{labels.get(name, name)} {img:.2f} / {txt:.2f}")
+    secs = [r["train_seconds"] for r in runs if r.get("steps") == data["steps"] and "train_seconds" in r]
+    timing = (f" Training took {min(secs) / 60:.0f}-{max(secs) / 60:.0f} min per run on one thread of the shared "
+              f"machine, {sum(secs) / 3600:.1f} h in all (the command runs two at a time)." if secs else "")
     return ["", "D's gradient at real matched pairs, image part / sentence part, averaged over the last quarter of "
-            "training and the seeds (each run logs it; notebook 04 section 7 plots it): " + "; ".join(parts) + "."]
+            "training and the seeds (each run logs it; notebook 04 section 7 plots it): " + "; ".join(parts) + "." + timing]
 
 
 def _std(v: list[float]) -> float:
