@@ -26,7 +26,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dflib.ablation import VARIANTS, plot_ablation, run_variant, summarise  # noqa: E402
+from dflib.ablation import VARIANTS, load_runs, plot_ablation, run_variant, summarise  # noqa: E402
 from dflib.config import apply_overrides, get_preset  # noqa: E402
 from dflib.runtime import cpu_model  # noqa: E402
 
@@ -48,8 +48,7 @@ def run_one(variant: str, seed: int, steps: int, results: Path, runs: Path, n_ev
 
 def write_summary(results: Path, out: Path, steps: int) -> dict:
     """``out`` (and a PNG beside it) from every run file under ``results`` with ``steps`` steps."""
-    runs = [json.loads(p.read_text()) for p in sorted(results.glob("*-seed*.json"))]
-    runs = [r for r in runs if r["steps"] == steps]
+    runs = [r for r in load_runs(results) if r["steps"] == steps]
     order = [v for v in VARIANTS if any(r["variant"] == v for r in runs)]
     data = {
         "what": "DF-GAN ablation (paper Sec. 4.3) on the bundled shapes, shapes-32-cpu preset, through the Trainer",

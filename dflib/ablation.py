@@ -30,6 +30,7 @@ import numpy as np
 from .checkpoint import latest_checkpoint
 from .config import TrainConfig, apply_overrides
 from .metrics.shapes_eval import evaluate_shapes_generator
+from .step import real_pair_gradients
 from .train import Trainer
 
 __all__ = ["Variant", "VARIANTS", "variant_config", "run_variant", "flatten_metrics", "summarise", "welch",
@@ -266,9 +267,8 @@ def pair_surface(netD: Any, netC: Any, images: Any, sent: Any, radius: float = 1
     b are the two gradient norms)."""
     import torch
 
-    x = images.detach().float().requires_grad_()
-    e = sent.detach().float().requires_grad_()
-    gx, ge = torch.autograd.grad(netC(netD(x), e).sum(), (x, e))
+    x, e = images.detach().float(), sent.detach().float()
+    gx, ge = real_pair_gradients(netD, netC, x, e)
     nx, ne = gx.flatten(1).norm(dim=1), ge.flatten(1).norm(dim=1)
     u = gx / nx.clamp_min(1e-12).view(-1, *[1] * (gx.dim() - 1))
     v = ge / ne.clamp_min(1e-12).view(-1, 1)

@@ -31,6 +31,7 @@ __all__ = [
     "draw_noise",
     "PENALTIES",
     "train_step",
+    "real_pair_gradients",
     "real_pair_grad_norms",
     "losses_to_floats",
     "NonFiniteLossError",
@@ -157,6 +158,16 @@ def train_step(
     return out
 
 
+def real_pair_gradients(netD: nn.Module, netC: nn.Module, images: Tensor, sent: Tensor) -> tuple[Tensor, Tensor]:
+    """Per-pair ``grad_x D(x, e)`` and ``grad_e D(x, e)`` at real matched pairs (detached): the two parts of
+    the gradient that MA-GP (Eq. 2) pushes towards zero."""
+    images = images.detach().requires_grad_()
+    sent = sent.detach().requires_grad_()
+    out = netC(netD(images), sent)
+    gx, ge = torch.autograd.grad(out.sum(), (images, sent))
+    return gx.detach(), ge.detach()
+
+
 def real_pair_grad_norms(netD: nn.Module, netC: nn.Module, images: Tensor, sent: Tensor) -> dict[str, Tensor]:
     """Mean per-sample ``||grad_x D(x, e)||`` and ``||grad_e D(x, e)||`` at real matched pairs (detached).
 
@@ -164,11 +175,8 @@ def real_pair_grad_norms(netD: nn.Module, netC: nn.Module, images: Tensor, sent:
     sentence where the real data lie. The image gradient is the one every zero-centred penalty flattens; the
     text gradient only MA-GP does (Sec. 3.3.1). For logs and the ablation; not part of the step.
     """
-    images = images.detach().requires_grad_()
-    sent = sent.detach().requires_grad_()
-    out = netC(netD(images), sent)
-    gx, ge = torch.autograd.grad(out.sum(), (images, sent))
-    return {"grad_image": gx.flatten(1).norm(dim=1).mean().detach(), "grad_text": ge.flatten(1).norm(dim=1).mean().detach()}
+    gx, ge = real_pair_gradients(netD, netC, images, sent)
+    return {"grad_image": gx.flatten(1).norm(dim=1).mean(), "grad_text": ge.flatten(1).norm(dim=1).mean()}
 
 
 def losses_to_floats(losses: Mapping[str, Tensor]) -> dict[str, float]:

@@ -30,3 +30,23 @@ def test_metrics_json_holds_every_field(tmp_path):
         assert attr in shapes["accuracy"] and attr in shapes["real_accuracy"]
     assert set(shapes["diversity"]) >= {"size", "position"} and 0.0 <= shapes["diversity_mean"] <= 2.0
     assert m["fid"]["n"] == 16 and m["fid"]["fid"] >= 0 and m["fid"]["fid_floor"] >= 0
+
+
+def test_emoji_runs_train_one_classifier_for_both_splits(monkeypatch):
+    """evaluate_run scores the train and test captions with the same emoji classifier, trained once
+    (it used to train one per split: ~50 s each on the build machine)."""
+    from dflib.config import apply_overrides, get_preset
+    from dflib.metrics import run_metrics
+
+    trained, seen = [], []
+    monkeypatch.setattr(run_metrics, "emoji_classifier", lambda **kw: trained.append(kw) or object())
+
+    def fake_eval(netG, encode, **kw):
+        seen.append((kw["split"], kw["classifier"]))
+        return {"split": kw["split"]}
+
+    monkeypatch.setattr(run_metrics, "evaluate_emoji_generator", fake_eval)
+    cfg = apply_overrides(get_preset("emoji-32"), {"eval_samples": 8, "eval_fid": 0})
+    out = run_metrics.evaluate_run(None, None, cfg)
+    assert set(out) == {"emoji_train", "emoji_test"} and len(trained) == 1
+    assert [s for s, _ in seen] == ["train", "test"] and seen[0][1] is seen[1][1]

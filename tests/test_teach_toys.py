@@ -85,6 +85,19 @@ def test_history_records_mode_coverage_and_radius():
     assert toys.mode_coverage(on_one, toys.mixture_centres("ring8")) == (1, 1.0)
 
 
+def _critic_of_three_modes(loss: str, seed: int):
+    """Notebooks 01 and 02: a toy D fitted (``loss``) to the ring of 8 against a generator on its first 3
+    modes; returns D, the centres, the generator of the draws and D's logit at each mode."""
+    from dflib.teach import optimal_d as od
+
+    torch.set_num_threads(1)
+    g = torch.Generator().manual_seed(seed)
+    c = toys.mixture_centres("ring8").numpy()
+    D = toys.fit_toy_discriminator(od.sample_mixture(2048, c, 0.1, g), od.sample_mixture(2048, c[:3], 0.1, g),
+                                   loss=loss, steps=1000, seed=seed)
+    return D, c, g, od.mode_logits(D, c, 0.1, g)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_notebook01_full_mode_claims_hold_for_other_seeds(seed):
@@ -94,13 +107,8 @@ def test_notebook01_full_mode_claims_hold_for_other_seeds(seed):
 
     from dflib.teach import optimal_d as od
 
-    torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(seed)
-    c = toys.mixture_centres("ring8").numpy()
     # Section 3: a D trained against the generator collapsed on 3 modes finds D*
-    D = toys.fit_toy_discriminator(od.sample_mixture(2048, c, 0.1, g), od.sample_mixture(2048, c[:3], 0.1, g),
-                                   loss="bce", steps=1000, seed=seed)
-    logits = od.mode_logits(D, c, 0.1, g)
+    D, c, g, logits = _critic_of_three_modes("bce", seed)
     assert abs(logits[:3].mean() - math.log(3 / 8)) < 0.1 and logits[3:].min() > 3
     _, pts, area = od.density_grid()
     p, q = od.gaussian_mixture_density(pts, c, 0.1), od.gaussian_mixture_density(pts, c[:3], 0.1)
@@ -144,13 +152,8 @@ def test_notebook02_full_mode_claims_hold_for_other_seeds(seed):
     """Notebook 02 runs seed 0 in full mode; its full-mode asserts must hold for seeds 1 and 2 too."""
     from dflib.teach import optimal_d as od
 
-    torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(seed)
-    c = toys.mixture_centres("ring8").numpy()
     # Section 4: a hinge D trained against the generator on 3 modes finds D* = sign(p_data - p_g)
-    D = toys.fit_toy_discriminator(od.sample_mixture(2048, c, 0.1, g), od.sample_mixture(2048, c[:3], 0.1, g),
-                                   loss="hinge", steps=1000, seed=seed)
-    logits = od.mode_logits(D, c, 0.1, g)
+    D, c, g, logits = _critic_of_three_modes("hinge", seed)
     assert np.abs(logits[:3] + 1).max() < 0.1 and logits[3:].min() > 0.9
     fit = od.expected_hinge_loss(D, od.sample_mixture(4096, c, 0.1, g), od.sample_mixture(4096, c[:3], 0.1, g))
     assert abs(fit - 0.75) < 0.05

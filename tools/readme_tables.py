@@ -505,15 +505,15 @@ def w_ablation(src: Sources) -> str:
             if key in r["metrics"]:
                 by.setdefault(r["variant"], {}).setdefault(key, []).append(float(r["metrics"][key]))
     labels = {v["name"]: v["label"] for v in data["variants"]}
+    seeds = {name: len({r["seed"] for r in data["runs"] if r["variant"] == name}) for name in data["variant_order"]}
     rows = []
     for name in data["variant_order"]:
         vals = by.get(name, {})
         cells = [(f"{sum(v) / len(v):.2f} ± {_std(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}") if v else "–"
                  for v in (vals.get(k, []) for k, _ in ABLATION_METRICS)]
-        n_seeds = len({r["seed"] for r in data["runs"] if r["variant"] == name})
-        n_ref = len({r["seed"] for r in data["runs"] if r["variant"] == "dfgan"})
+        n_seeds = seeds[name]
         diff = []
-        if name != "dfgan" and min(n_seeds, n_ref) < 2:
+        if name != "dfgan" and min(n_seeds, seeds.get("dfgan", 0)) < 2:
             diff.append("not tested (fewer than 2 seeds)")
         elif name != "dfgan":
             for key, word in ABLATION_METRICS:
@@ -543,10 +543,10 @@ def w_ablation(src: Sources) -> str:
 
 def _ablation_gradients(src: Sources, data: dict, labels: dict[str, str]) -> list[str]:
     """One generated sentence: D's gradient at real pairs late in training, per variant (mean over seeds)."""
-    from dflib.ablation import late_grad_norms
+    from dflib.ablation import late_grad_norms, load_runs
 
-    runs = [json.loads(p.read_text()) for p in src.glob("results/ablation/*-seed*.json")]
-    late = late_grad_norms([r for r in runs if r.get("steps") == data["steps"]], after=data["steps"] * 3 // 4)
+    runs = [r for r in load_runs(src.root / "results" / "ablation") if r.get("steps") == data["steps"]]
+    late = late_grad_norms(runs, after=data["steps"] * 3 // 4)
     if not late:
         return []
     parts = []
@@ -555,7 +555,7 @@ def _ablation_gradients(src: Sources, data: dict, labels: dict[str, str]) -> lis
             g = list(late[name].values())
             img, txt = (sum(x[k] for x in g) / len(g) for k in ("grad_image", "grad_text"))
             parts.append(f"{labels.get(name, name)} {img:.2f} / {txt:.2f}")
-    secs = [r["train_seconds"] for r in runs if r.get("steps") == data["steps"] and "train_seconds" in r]
+    secs = [r["train_seconds"] for r in runs if "train_seconds" in r]
     timing = (f" Training took {min(secs) / 60:.0f}-{max(secs) / 60:.0f} min per run on one thread of the shared "
               f"machine, {sum(secs) / 3600:.1f} h in all (the command runs two at a time)." if secs else "")
     return ["", "D's gradient at real matched pairs, image part / sentence part, averaged over the last quarter of "

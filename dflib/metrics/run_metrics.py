@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..config import TrainConfig
-from .emoji_eval import evaluate_emoji_generator
+from .emoji_eval import emoji_classifier, evaluate_emoji_generator
 from .run_fid import fid_with_floor
 from .shapes_eval import evaluate_shapes_generator
 
@@ -31,9 +31,10 @@ def evaluate_run(netG: nn.Module, encode: Any, cfg: TrainConfig, device: torch.d
         out["shapes"] = evaluate_shapes_generator(netG, encode, cfg.data.options, n=cfg.eval_samples,
                                                   progress=cfg.progress, **common)
     if cfg.eval_samples > 0 and cfg.data.name == "emoji":
+        clf = emoji_classifier(seed=cfg.seed, device=device, progress=cfg.progress)  # trained once, both splits
         for split in ("train", "test"):
             out[f"emoji_{split}"] = evaluate_emoji_generator(netG, encode, n=cfg.eval_samples, split=split,
-                                                             progress=cfg.progress, **common)
+                                                             progress=cfg.progress, classifier=clf, **common)
     if cfg.eval_fid > 0:
         out["fid"] = fid_with_floor(netG, encode, cfg.data.name, cfg.data.options, n=cfg.eval_fid,
                                     root=cfg.data.root, **common)
