@@ -380,10 +380,10 @@ def _split(item: str) -> tuple[str, str]:
     return k.strip(), v.strip()
 
 
-# Fields that say where a run stops and how it reports, not what it computes: a resumed run takes these
-# from the command line; every other field comes from the checkpoint.
+# Fields that say where a run stops, how it reports and which checkpoints it keeps, not what it computes:
+# a resumed run takes these from the command line; every other field comes from the checkpoint.
 RESUME_FIELDS = ("epochs", "max_steps", "time_limit_min", "progress", "tensorboard", "device", "log_every",
-                 "eval_samples", "eval_fid")
+                 "eval_samples", "eval_fid", "save_every", "keep_last")
 
 
 def config_for_resume(saved: TrainConfig, requested: TrainConfig) -> TrainConfig:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dflib.checkpoint import latest_checkpoint, list_checkpoints, load_training_checkpoint
-from dflib.config import apply_overrides, get_preset
+from dflib.config import apply_overrides, config_from_dict, get_preset
 from dflib.data.order import ResumableBatches
 from dflib.step import NonFiniteLossError
 from dflib.train import Trainer
@@ -50,6 +50,26 @@ def test_resume_is_bit_identical(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k]), k
     assert straight.history[-1] == resumed.history[-1]
+
+
+def test_resume_may_keep_more_checkpoints_and_stays_bit_identical(tmp_path):
+    """save_every and keep_last are bookkeeping: a resume may change them (to keep checkpoints for a
+    learning curve) and the weights equal an uninterrupted run's."""
+    from dflib.config import config_for_resume
+
+    straight = Trainer(tiny_cfg(), out_dir=tmp_path / "a")
+    straight.run(max_steps=8)
+    Trainer(tiny_cfg("save_every=3", "keep_last=1"), out_dir=tmp_path / "b").run(max_steps=3)
+    saved = load_training_checkpoint(latest_checkpoint(tmp_path / "b"))["config"]
+    cfg = config_for_resume(config_from_dict(saved), tiny_cfg("save_every=2", "keep_last=0"))
+    assert (cfg.save_every, cfg.keep_last) == (2, 0)
+    resumed = Trainer(cfg, resume=tmp_path / "b")
+    resumed.run(max_steps=8)
+    assert [p.name for p in list_checkpoints(tmp_path / "b")] == [
+        f"state_step_{s:08d}.pth" for s in (3, 4, 6, 8)]
+    a, b = _state(straight), _state(resumed)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
 
 
 def test_data_order_is_a_seeded_permutation_split_over_ranks():
