@@ -36,7 +36,7 @@ from dflib.text import SentenceCache  # noqa: E402
 from dflib.text.factory import build_encoder  # noqa: E402
 
 ATTRS = ("color", "shape", "size", "position")
-EMOJI_ATTRS = ("group", "subgroup", "skin_tone", "colour")
+from dflib.figures import EMOJI_CURVE_LABELS as EMOJI_ATTRS  # noqa: E402
 
 
 def curve(run: Path, n: int, every: int = 1, classifier_steps: int | None = None) -> dict:
@@ -137,7 +137,12 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     if res.get("data") == "emoji":
-        return plot_emoji(res, path, plt)
+        from dflib.figures import plot_emoji_curve
+
+        fig = plot_emoji_curve(res)
+        fig.savefig(path)
+        plt.close(fig)
+        return
     steps = [p["step"] for p in res["points"]]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=100, layout="constrained")
     for attr, colour in zip(ATTRS, ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")):
@@ -151,33 +156,6 @@ def plot(res: dict, path: Path) -> None:
     b.set(xlabel="training step", ylabel="diversity (1 = as varied as the data)", ylim=(0, 1.1),
           title="diversity of what captions leave open")
     b.legend(fontsize=8)
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_emoji(res: dict, path: Path, plt) -> None:
-    colours = ("#1f77b4", "#d62728", "#8c564b", "#9467bd")
-    grid = res.get("grid")
-    fig, axes = plt.subplots(1, 3 if grid else 2, figsize=(13 if grid else 9, 3.4), dpi=100, layout="constrained")
-    a, b = axes[0], axes[1]
-    steps = [p["step"] for p in res["points"]]
-    for attr, colour in zip(EMOJI_ATTRS, colours):
-        a.plot(steps, [p["accuracy"][attr] for p in res["points"]], "o-", color=colour, label=attr, ms=3)
-        a.axhline(res["points"][-1]["chance"][attr], color=colour, ls=":", lw=0.8)
-    a.set(xlabel="training step", ylabel="accuracy for the caption", ylim=(0, 1.02),
-          title=f"{res['preset']}: trained captions, n={res['n']} (chance dotted)")
-    a.legend(fontsize=8)
-    b.plot(steps, [p["diversity"]["skin_tone"] for p in res["points"]], "o-", color="#2ca02c", ms=3)
-    b.set(xlabel="training step", ylabel="skin-tone diversity (1 = as the data)", ylim=(0, 1.1),
-          title="open skin tone: diversity")
-    if grid:
-        c = axes[2]
-        gsteps = [p["step"] for p in grid["points"]]
-        for attr, colour in zip(("group", "subgroup"), colours):
-            c.plot(gsteps, [p["accuracy"][attr] for p in grid["points"]], ".-", color=colour, label=attr)
-        c.set(xlabel="training step", ylabel="tiles read as their caption", ylim=(0, 1.02),
-              title=f"sample grids: {grid['tiles']} tiles ({', '.join(grid['subgroups'])})")
-        c.legend(fontsize=8)
     fig.savefig(path)
     plt.close(fig)
 

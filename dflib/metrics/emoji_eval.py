@@ -50,7 +50,7 @@ from ..sample import generate_images
 from ..weights import state_dict_mismatch
 from .attributes import _encode, _z_dim
 from .classifier import predict_attributes
-from .diversity import diversity_ratio, mean_pairwise_distance
+from .diversity import _seed, diversity_ratio, mean_pairwise_distance
 
 __all__ = [
     "EMOJI_LABELS",
@@ -347,13 +347,6 @@ def classifier_heldout_accuracy(classifier: nn.Module, imsize: int = 32, seed: i
         out["accuracy"].update({k: acc_aug[k] for k in need})
         out["n"].update({k: n_aug[k] for k in need})
     return out
-
-
-def _seed(*parts: int) -> int:
-    h = 0
-    for p in parts:
-        h = (h * 1_000_003 + int(p)) % 2**32
-    return h
 
 
 def _item(ds: Any, i: int, caption: str, image: Tensor) -> dict[str, Any]:
