@@ -61,7 +61,7 @@ def plot_emoji_curve(res: dict) -> "Figure":
         a.axhline(res["points"][-1]["chance"][label], color=colour, ls=":", lw=0.8)
     a.set(xlabel="training step", ylabel="accuracy for the caption", ylim=(0, 1.02),
           title=f"{res['preset']}: trained captions, n={res['n']} (chance dotted)")
-    a.legend(fontsize=8)
+    a.legend(fontsize=7, ncol=4, loc="upper center")
     b.plot(steps, [p["diversity"]["skin_tone"] for p in res["points"]], "o-", color="#2ca02c", ms=3)
     b.set(xlabel="training step", ylabel="skin-tone diversity (1 = as the data)", ylim=(0, 1.1),
           title="open skin tone: diversity")

@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         "preset": cfg["preset"],
         "steps": ckpt["step"],
         "wall_time": metrics.get("seconds") if len(sessions) <= 1 and "seconds" in metrics else (
-            f"{tb[0]:.0f} min of training over {tb[1]} session(s), from the TensorBoard event times" if tb else "see note"),
+            f"{tb[0]:.0f} min of training in {tb[1]} runs of the command (the first and each resume), "
+            "from the TensorBoard event times" if tb else "see note"),
         "hardware": a.hardware or f"{cpu_model()}, {cfg.get('threads') or 1} thread(s), shared with other jobs",
         "text_encoder": f"{cfg['text_encoder']} (x{cfg['text_scale']})",
         "ema": bool(cfg.get("ema")),
