@@ -58,6 +58,8 @@ MAKE_TRAIN_LABELS = {
     "make_train_metrics_round1_13min.json": "round-one preset, 13 minutes",
     "make_train_metrics.json": "round-two preset (D's lr ×4)",
     "make_train_metrics_seed1.json": "round-two preset, seed 1",
+    "make_train_metrics_4000steps.json": "4,000 steps, 1 thread, shared machine",
+    "make_train_metrics_4000steps_idle.json": "`make train` as written (4,000 steps, 2 threads), idle machine",
 }
 
 PRESET_USE = {  # what each preset is for (prose; every number in its row comes from dflib/config.py)
