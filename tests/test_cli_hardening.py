@@ -470,10 +470,12 @@ def test_train_a_mistyped_dataset_option_is_one_line(tmp_path):
 
 
 _INTERRUPT_AT_START = """
-import os, signal, sys, time
+import signal, sys, time
 import dflib.cli.train as cli
 def interrupted(*args, **kwargs):  # Ctrl-C while the settings are read, before training starts
-    os.kill(os.getpid(), signal.SIGINT)
+    # raise_signal delivers to this (the main) thread; os.kill(getpid) may land on one of torch's threads, and
+    # then the main thread slept on and this returned None (seen under load: AttributeError, exit 1)
+    signal.raise_signal(signal.SIGINT)
     time.sleep(30)
 cli.resolve_config = interrupted
 sys.exit(cli.main(sys.argv[1:]))
