@@ -20,7 +20,6 @@ imports included. A module imports only from the lines above its own, or from in
     ablation                                every ablation variant trained through the Trainer, compared
     cli/                                    python -m dflib train | sample | evaluate | pretrain | export
     __main__                                python -m dflib
-    teach/                                  helpers of the notebooks only (imported by notebooks/ alone)
 
 The names below are the small public API the notebooks use; everything else is imported from its module.
 """

@@ -2,7 +2,7 @@
 
 :func:`plot_caption_rows` draws one row of images per caption, the caption written left of its row: the
 README's sample figure (``tools/sample_figure.py``) and notebooks 05 and 09 (through
-``dflib.teach.image_grids``) use it. :func:`plot_emoji_curve` draws an emoji run's learning curve as
+``dfcourse.image_grids``) use it. :func:`plot_emoji_curve` draws an emoji run's learning curve as
 ``tools/learning_curve.py`` writes it (the tool's PNG and notebook 09). matplotlib is imported when a figure is drawn, not with this module;
 nothing here changes matplotlib's or IPython's settings.
 """

@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "dflib"
+COURSE = REPO / "dfcourse"  # the notebooks' helpers: a package beside the library, not inside it
 
 
 def layer_table(init: Path = ROOT / "__init__.py") -> list[list[str]]:
@@ -76,7 +77,7 @@ def import_graph(root: Path = ROOT) -> dict[str, set[str]]:
             for t in targets:
                 while t and t not in mods:
                     t = t.rpartition(".")[0]
-                if t and t != name and t.split(".")[0] == "dflib":
+                if t and t != name and t.split(".")[0] == root.name:
                     graph[name].add(t)
                     break  # `from pkg import sub` counts as an import of pkg.sub only
     return graph
@@ -153,14 +154,15 @@ def test_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path):
     assert cycles(graph) == [["dflib.a", "dflib.b"]]
 
 
-def test_no_import_cycles_inside_dflib():
-    found = cycles(import_graph())
+@pytest.mark.parametrize("package", [ROOT, COURSE], ids=["dflib", "dfcourse"])
+def test_no_import_cycles_inside_the_packages(package):
+    found = cycles(import_graph(package))
     assert not found, "import cycles (function-local imports count): " + "; ".join(" <-> ".join(c) for c in found)
 
 
 def test_the_table_is_read_from_the_package_docstring():
     table = layer_table()
-    assert table[0][:2] == ["dflib.figures", "dflib.runtime"] and table[-1] == ["dflib.teach/"]
+    assert table[0][:2] == ["dflib.figures", "dflib.runtime"] and table[-1] == ["dflib.__main__"]
     assert RANK["dflib.models"] < RANK["dflib.config"] < RANK["dflib"] < RANK["dflib.data"] < RANK["dflib.text"]
     assert RANK["dflib.train"] < RANK["dflib.ablation"] < RANK["dflib.cli"]  # the ablation sits just above train
     assert "dflib.metrics" in GROUPS and "dflib.metrics.run_metrics" not in RANK
@@ -206,7 +208,7 @@ def test_the_engineering_page_points_to_the_table_instead_of_repeating_it():
         assert not repeated, f"docs/engineering.md repeats the layer line {shown!r}"
 
 
-def _imports_teach(path: Path) -> bool:
+def _imports_course(path: Path) -> bool:
     try:
         tree = ast.parse(path.read_text(), str(path))
     except (SyntaxError, UnicodeDecodeError):
@@ -214,39 +216,40 @@ def _imports_teach(path: Path) -> bool:
     for node in ast.walk(tree):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                  [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-        if any(n == "dflib.teach" or n.startswith("dflib.teach.") for n in names):
-            return True
-        if isinstance(node, ast.ImportFrom) and node.module == "dflib" and any(a.name == "teach" for a in node.names):
+        if any(n == "dfcourse" or n.startswith("dfcourse.") for n in names):
             return True
     return False
 
 
-def python_files_importing_teach(repo: Path = REPO) -> list[str]:
-    """Python files of the repository, outside notebooks/, dflib/teach/ and the tests of teach and of the
-    notebooks' code (tests/test_teach_*.py, tests/test_notebook*.py), that import dflib.teach."""
+def python_files_importing_course(repo: Path = REPO) -> list[str]:
+    """Python files of the repository, outside notebooks/, dfcourse/ and the tests of the notebooks' code
+    (tests/test_teach_*.py, tests/test_notebook*.py), that import dfcourse (the library dflib/ included)."""
     skip = {".venv", ".git", "runs", "notebooks", "site", "build", "node_modules"}
     out = []
     for path in sorted(repo.rglob("*.py")):
         rel = path.relative_to(repo)
         tests_of_teach = rel.parts[0] == "tests" and rel.name.startswith(("test_teach_", "test_notebook"))
-        if skip & set(rel.parts[:-1]) or rel.parts[:2] == ("dflib", "teach") or tests_of_teach:
+        if skip & set(rel.parts[:-1]) or rel.parts[0] == "dfcourse" or tests_of_teach:
             continue
-        if _imports_teach(path):
+        if _imports_course(path):
             out.append(str(rel))
     return out
 
 
-def test_only_notebooks_import_teach(tmp_path):
+def test_only_notebooks_import_the_course_helpers(tmp_path):
     (tmp_path / "tools").mkdir()
-    (tmp_path / "tools" / "a.py").write_text("def f():\n    from dflib.teach.widgets import X\n")
-    (tmp_path / "tools" / "b.py").write_text("from dflib import teach\n")
+    (tmp_path / "tools" / "a.py").write_text("def f():\n    from dfcourse.widgets import X\n")
+    (tmp_path / "dflib").mkdir()
+    (tmp_path / "dflib" / "b.py").write_text("from dfcourse import plots\n")
+    (tmp_path / "dfcourse").mkdir()
+    (tmp_path / "dfcourse" / "toys.py").write_text("from dfcourse import plots\n")  # the package itself
     (tmp_path / "tools" / "c.py").write_text("import dflib.metrics\n")
     (tmp_path / "tests").mkdir()
-    (tmp_path / "tests" / "test_teach_x.py").write_text("from dflib.teach import toys\n")  # a test of teach
-    (tmp_path / "tests" / "test_y.py").write_text("import dflib.teach.toys\n")
-    assert python_files_importing_teach(tmp_path) == ["tests/test_y.py", "tools/a.py", "tools/b.py"]
-    found = python_files_importing_teach()
-    assert not found, f"dflib.teach is for the notebooks only, but these import it: {found}"
+    (tmp_path / "tests" / "test_teach_x.py").write_text("from dfcourse import toys\n")  # a test of teach
+    (tmp_path / "tests" / "test_y.py").write_text("import dfcourse.toys\n")
+    assert python_files_importing_course(tmp_path) == ["dflib/b.py", "tests/test_y.py", "tools/a.py"]
+    found = python_files_importing_course()
+    assert not found, f"dfcourse is for the notebooks only, but these import it: {found}"
 
 
 @pytest.mark.parametrize(
@@ -260,20 +263,17 @@ def test_only_notebooks_import_teach(tmp_path):
         ("dflib.metrics", "dflib.train"),
         ("dflib.metrics", "dflib.cli"),
         ("dflib.text", "dflib.checkpoint"),
-        ("dflib", "dflib.teach"),  # the core never imports the notebook helpers
     ],
 )
 def test_named_rules(lower, upper):
     graph = import_graph()
     for m, deps in graph.items():
-        if m == lower or (m.startswith(lower + ".") and not m.startswith("dflib.teach") and lower != "dflib"):
+        if m == lower or (m.startswith(lower + ".") and lower != "dflib"):
             assert not any(d == upper or d.startswith(upper + ".") for d in deps), (m, sorted(deps))
-        if lower == "dflib" and not m.startswith("dflib.teach"):
-            assert not any(d.startswith("dflib.teach") for d in deps), (m, sorted(deps))
 
 
 def test_no_module_over_about_500_lines():
-    long = {m: n for m, p in modules().items() if (n := len(p.read_text().splitlines())) > 520}
+    long = {m: n for m, p in {**modules(), **modules(COURSE)}.items() if (n := len(p.read_text().splitlines())) > 520}
     assert not long, long
 
 

@@ -26,7 +26,7 @@ from dflib.config import ModelConfig, apply_overrides, build_models, get_preset
 from dflib.data import build_dataset
 from dflib.data.official import make_fixture
 from dflib.step import Nets, build_optimizers, train_step
-from dflib.teach import runs
+from dfcourse import runs
 from dflib.text import RNNEncoder
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -87,7 +87,7 @@ def test_no_cell_installs_packages(path):
 
 def _backrefs():
     refs = []
-    for py in sorted((ROOT / "dflib").rglob("*.py")):
+    for py in sorted([*(ROOT / "dflib").rglob("*.py"), *(ROOT / "dfcourse").rglob("*.py")]):
         text = py.read_text(encoding="utf-8")
         for m in re.finditer(r"Introduced in(.*?)(?:\n\s*\n|\"\"\"|$)", text, re.S):
             for name in re.findall(r"((?:\d\d|A\d)_[A-Za-z0-9_]+\.ipynb)", m.group(1)):
@@ -96,7 +96,7 @@ def _backrefs():
 
 
 def test_backrefs_are_found():
-    assert any(mod == "dflib/teach/toys.py" for mod, _ in _backrefs())
+    assert any(mod == "dfcourse/toys.py" for mod, _ in _backrefs())
 
 
 @pytest.mark.parametrize("module,name", _backrefs(), ids=lambda v: v)

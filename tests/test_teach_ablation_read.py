@@ -1,7 +1,7 @@
-"""dflib.teach.ablation_read: the ablation file read against the paper's claims, whatever it holds."""
+"""dfcourse.ablation_read: the ablation file read against the paper's claims, whatever it holds."""
 
 from dflib.ablation import summarise
-from dflib.teach import ablation_read as A
+from dfcourse import ablation_read as A
 
 
 def _data(values: dict[str, list[float]], steps: int = 4000) -> dict:

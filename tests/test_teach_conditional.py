@@ -1,11 +1,11 @@
-"""dflib.teach.conditional: the (x, e) toy of MA-GP, its penalties and its critic."""
+"""dfcourse.conditional: the (x, e) toy of MA-GP, its penalties and its critic."""
 
 import numpy as np
 import pytest
 import torch
 
 from dflib import losses as L
-from dflib.teach import conditional
+from dfcourse import conditional
 
 
 @pytest.mark.parametrize("k,p", [(2.0, 6.0), (1.0, 2.0), (0.5, 3.0)])

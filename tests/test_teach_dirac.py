@@ -1,10 +1,10 @@
-"""dflib.teach.dirac: closed forms of the Dirac-GAN, autograd fields through dflib.losses, eigenvalues."""
+"""dfcourse.dirac: closed forms of the Dirac-GAN, autograd fields through dflib.losses, eigenvalues."""
 
 import numpy as np
 import pytest
 import torch
 
-from dflib.teach import dirac
+from dfcourse import dirac
 
 GRID = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 7))  # includes psi = 0 and theta = 0
 
@@ -137,7 +137,7 @@ def test_limit_cycle_radius_and_flow():
 def test_notebook03_full_mode_claims_hold_for_other_seeds(seed):
     """Notebook 03's Dirac-GAN is deterministic; its 2D section trains D alone with seed 0 in full mode, and its
     full-mode asserts must hold for seeds 1 and 2 too."""
-    from dflib.teach import toys
+    from dfcourse import toys
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(seed)

@@ -1,4 +1,4 @@
-"""dflib.teach.early_checks (notebooks 00-05): every check passes a right answer and says what is wrong with a
+"""dfcourse.early_checks (notebooks 00-05): every check passes a right answer and says what is wrong with a
 wrong one."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dflib import losses as L
-from dflib.teach import early_checks as ec
-from dflib.teach.exercises import ExerciseError
+from dfcourse import early_checks as ec
+from dfcourse.exercises import ExerciseError
 
 
 def _js(p, q):

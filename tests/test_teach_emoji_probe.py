@@ -1,10 +1,10 @@
-"""dflib.teach.emoji_probe: notebook 09's readings of generated emoji."""
+"""dfcourse.emoji_probe: notebook 09's readings of generated emoji."""
 
 import pytest
 import torch
 
 from dflib.metrics.emoji_eval import emoji_classifier, label_names
-from dflib.teach.emoji_probe import count_labels, nearest_real, read_emoji, real_emoji
+from dfcourse.emoji_probe import count_labels, nearest_real, read_emoji, real_emoji
 
 
 def test_nearest_real_finds_each_real_drawing_and_its_neighbour_under_noise():

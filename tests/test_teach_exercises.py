@@ -1,4 +1,4 @@
-"""dflib.teach.exercises: every check passes a right answer, says what is wrong with a wrong one, and reports an
+"""dfcourse.exercises: every check passes a right answer, says what is wrong with a wrong one, and reports an
 untouched stub as not written (without failing the cell)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dflib.metrics import feature_frechet_distance
 from dflib.metrics.inception_score import inception_score
 from dflib.models import count_parameters, g_channel_pairs
 from dflib.step import Nets, build_optimizers, train_step
-from dflib.teach import exercises as ex
+from dfcourse import exercises as ex
 from dflib.text import RNNEncoder
 from dflib.text.damsm_loss import sentence_loss
 

@@ -1,4 +1,4 @@
-"""dflib.teach.affine_probe and fusion: Affine responses, transfer curves, fusion variants (tiny sizes)."""
+"""dfcourse.affine_probe and fusion: Affine responses, transfer curves, fusion variants (tiny sizes)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dflib.models import Affine, DFBlock, NetG, count_parameters
-from dflib.teach import affine_probe, fusion
+from dfcourse import affine_probe, fusion
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""dflib.teach.inspect_nets: per-block tables, parameter budgets, unused parameters (tiny sizes)."""
+"""dfcourse.inspect_nets: per-block tables, parameter budgets, unused parameters (tiny sizes)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from dflib.models import NetC, NetD, NetG, count_parameters
-from dflib.teach import inspect_nets
+from dfcourse import inspect_nets
 
 torch.set_num_threads(1)
 

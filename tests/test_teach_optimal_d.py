@@ -1,4 +1,4 @@
-"""dflib.teach.optimal_d: the best discriminator of the BCE and hinge losses and the divergences they give G
+"""dfcourse.optimal_d: the best discriminator of the BCE and hinge losses and the divergences they give G
 (notebooks 01 and 02), checked on closed forms and against a brute-force search."""
 
 import math
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dflib.teach import optimal_d as od
-from dflib.teach import toys
+from dfcourse import optimal_d as od
+from dfcourse import toys
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""dflib.teach: the notebook helpers sit on top of the core, one concept per module."""
+"""dfcourse: the notebook helpers sit on top of the core, one concept per module."""
 
 import ast
 import importlib
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEACH = ROOT / "dflib" / "teach"
+TEACH = ROOT / "dfcourse"
 MODULES = sorted(p.stem for p in TEACH.glob("*.py") if p.stem != "__init__")
 
 
@@ -33,9 +33,9 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_the_core_never_imports_teach():
     offenders = [p.relative_to(ROOT).as_posix() for p in sorted((ROOT / "dflib").rglob("*.py"))
-                 if TEACH not in p.parents and any(m == "dflib.teach" or m.startswith("dflib.teach.")
+                 if any(m == "dfcourse" or m.startswith("dfcourse.")
                                                    for m in _imported_modules(p))]
-    assert not offenders, f"core modules import dflib.teach: {offenders}"
+    assert not offenders, f"core modules import dfcourse: {offenders}"
 
 
 def test_modules_are_small():
@@ -44,8 +44,8 @@ def test_modules_are_small():
 
 
 def test_package_import_loads_no_submodule_and_from_import_works():
-    code = ("import sys, dflib.teach as t; assert not [m for m in sys.modules if m.startswith('dflib.teach.')]; "
-            "from dflib.teach import toys, plots, widgets; print(sorted(t.__all__))")
+    code = ("import sys, dfcourse as t; assert not [m for m in sys.modules if m.startswith('dfcourse.')]; "
+            "from dfcourse import toys, plots, widgets; print(sorted(t.__all__))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "MPLBACKEND": "Agg"})
     assert out.returncode == 0, out.stderr
@@ -54,5 +54,5 @@ def test_package_import_loads_no_submodule_and_from_import_works():
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_module_imports_and_exports_what_it_lists(name):
-    mod = importlib.import_module(f"dflib.teach.{name}")
+    mod = importlib.import_module(f"dfcourse.{name}")
     assert mod.__doc__ and all(hasattr(mod, n) for n in mod.__all__)

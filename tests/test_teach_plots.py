@@ -1,4 +1,4 @@
-"""dflib.teach.plots and image_grids: every plotting function returns a Figure with the expected axes and never shows it."""
+"""dfcourse.plots and image_grids: every plotting function returns a Figure with the expected axes and never shows it."""
 
 import matplotlib
 
@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from dflib.teach import dirac, dirac_plots, image_grids, loss_shapes, plots, toys  # noqa: E402
+from dfcourse import dirac, dirac_plots, image_grids, loss_shapes, plots, toys  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -143,7 +143,7 @@ def test_images_to_array_layout():
 
 
 def test_penalty_value_and_pull_figure():
-    from dflib.teach import loss_shapes, plots
+    from dfcourse import loss_shapes, plots
 
     assert loss_shapes.penalty_pull(0.5, 2, 6) == pytest.approx(12 * 0.5**5)
     assert loss_shapes.penalty_pull(np.array([1.0]), 2, 2)[0] == pytest.approx(4.0)

@@ -1,4 +1,4 @@
-"""dflib.teach.runs: finding runs and checkpoints, config diffs, the progress figure."""
+"""dfcourse.runs: finding runs and checkpoints, config diffs, the progress figure."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from dflib.teach import runs
+from dfcourse import runs
 
 
 def test_find_official_checkpoint(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""dflib.teach.text_probe: sentence similarities, nearest neighbours and their figures."""
+"""dfcourse.text_probe: sentence similarities, nearest neighbours and their figures."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dflib.teach import text_probe
+from dfcourse import text_probe
 
 
 def test_cosine_similarities_and_nearest_neighbours():

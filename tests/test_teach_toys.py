@@ -1,4 +1,4 @@
-"""dflib.teach.toys and loss_shapes: 2-D toy data, metrics, training, penalties on real data, logit curves."""
+"""dfcourse.toys and loss_shapes: 2-D toy data, metrics, training, penalties on real data, logit curves."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dflib import losses as L
-from dflib.teach import loss_shapes, toys
+from dfcourse import loss_shapes, toys
 
 
 def test_r1_on_linear_discriminator_is_half_gamma_psi_squared():
@@ -88,7 +88,7 @@ def test_history_records_mode_coverage_and_radius():
 def _critic_of_three_modes(loss: str, seed: int):
     """Notebooks 01 and 02: a toy D fitted (``loss``) to the ring of 8 against a generator on its first 3
     modes; returns D, the centres, the generator of the draws and D's logit at each mode."""
-    from dflib.teach import optimal_d as od
+    from dfcourse import optimal_d as od
 
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(seed)
@@ -105,7 +105,7 @@ def test_notebook01_full_mode_claims_hold_for_other_seeds(seed):
     for seeds 1 and 2 too, computed the way the notebook computes it."""
     import math
 
-    from dflib.teach import optimal_d as od
+    from dfcourse import optimal_d as od
 
     # Section 3: a D trained against the generator collapsed on 3 modes finds D*
     D, c, g, logits = _critic_of_three_modes("bce", seed)
@@ -150,7 +150,7 @@ def test_notebook01_full_mode_claims_hold_for_other_seeds(seed):
 @pytest.mark.parametrize("seed", [1, 2])
 def test_notebook02_full_mode_claims_hold_for_other_seeds(seed):
     """Notebook 02 runs seed 0 in full mode; its full-mode asserts must hold for seeds 1 and 2 too."""
-    from dflib.teach import optimal_d as od
+    from dfcourse import optimal_d as od
 
     # Section 4: a hinge D trained against the generator on 3 modes finds D* = sign(p_data - p_g)
     D, c, g, logits = _critic_of_three_modes("hinge", seed)

@@ -1,4 +1,4 @@
-"""dflib.teach.widgets: every make_*_widget() builds headless, renders with its defaults and reacts to changes."""
+"""dfcourse.widgets: every make_*_widget() builds headless, renders with its defaults and reacts to changes."""
 
 import matplotlib
 
@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from dflib.teach import widgets  # noqa: E402
+from dfcourse import widgets  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -45,7 +45,7 @@ def test_widget_shows_errors_instead_of_raising():
 
 def test_render_samples_and_sampling_widget():
     from dflib.models import NetG
-    from dflib.teach import affine_probe
+    from dfcourse import affine_probe
     from dflib.text import BagOfWordsEncoder
 
     torch.manual_seed(0)
@@ -71,8 +71,8 @@ def test_render_samples_and_sampling_widget():
 def test_a_widget_without_a_kernel_reads_as_a_sentence():
     import ipywidgets as W
 
-    from dflib.teach.widgets import WIDGET_TEXT, FigureApp
-    from dflib.teach.plots import new_figure
+    from dfcourse.widgets import WIDGET_TEXT, FigureApp
+    from dfcourse.plots import new_figure
 
     app = FigureApp({"a": W.IntSlider(value=1)}, lambda a: new_figure(1, 1)[0], title="t")
     assert repr(app) == WIDGET_TEXT and "FigureApp(" not in repr(app)

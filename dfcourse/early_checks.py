@@ -1,9 +1,9 @@
 """Checks for the exercises of notebooks 00-05: each runs the learner's code and says what is wrong.
 
-Used with :func:`dflib.teach.exercises.check` exactly as in notebooks 06-10: a stub cell the learner fills in
+Used with :func:`dfcourse.exercises.check` exactly as in notebooks 06-10: a stub cell the learner fills in
 (it raises ``NotImplementedError`` until then), a check cell, and a solution cell tagged ``solution`` that
 runs the same check on its own code. Each ``verify_*`` returns what it compared or raises
-:class:`~dflib.teach.exercises.ExerciseError`.
+:class:`~dfcourse.exercises.ExerciseError`.
 
 Introduced in ``notebooks/00_setup_and_tour.ipynb``; used in ``01`` to ``05``.
 """
@@ -175,7 +175,7 @@ def verify_hinge_optimum(fn: Callable[[float, float], float]) -> str:
 
 def verify_r1_field(fn: Callable[[np.ndarray, np.ndarray, float], tuple]) -> str:
     """``fn(theta, psi, gamma)``: the R1-regularised hinge Dirac-GAN field ``(v_theta, v_psi)`` on a grid,
-    against :func:`dflib.teach.dirac.dirac_field_autograd` (autograd through ``dflib.losses``)."""
+    against :func:`dfcourse.dirac.dirac_field_autograd` (autograd through ``dflib.losses``)."""
     from .dirac import DiracConfig, dirac_field_autograd
 
     th, ps = np.meshgrid(np.linspace(-2, 2, 9), np.linspace(-2, 2, 9))
@@ -199,7 +199,7 @@ def verify_r1_field(fn: Callable[[np.ndarray, np.ndarray, float], tuple]) -> str
 
 def verify_alt_step(fn: Callable[[float, float, float], np.ndarray]) -> str:
     """``fn(s, c, h)``: the 2x2 linear map of one alternating step (D first, then G) at the equilibrium, against
-    :func:`dflib.teach.dirac.step_matrix` measured on real steps (hinge: s = 1, BCE: s = 1/2; R1: c = gamma)."""
+    :func:`dfcourse.dirac.step_matrix` measured on real steps (hinge: s = 1, BCE: s = 1/2; R1: c = gamma)."""
     from .dirac import DiracConfig, step_matrix
 
     for loss, s, c, h in (("hinge", 1.0, 0.3, 0.05), ("bce", 0.5, 2.0, 0.2), ("hinge", 1.0, 0.0, 0.1)):
@@ -213,7 +213,7 @@ def verify_alt_step(fn: Callable[[float, float, float], np.ndarray]) -> str:
 
 def verify_cycle_radius(fn: Callable[[float], float]) -> str:
     """``fn(h)``: the radius of simultaneous GD's limit cycle with ``2 |psi|^6``, against the closed form and a
-    trajectory of :func:`dflib.teach.dirac.dirac_trajectory` at h = 0.05."""
+    trajectory of :func:`dfcourse.dirac.dirac_trajectory` at h = 0.05."""
     from .dirac import DiracConfig, cycle_radius_closed, dirac_trajectory, orbit_radius
 
     measured = orbit_radius(dirac_trajectory(DiracConfig("hinge", "zero_gp", k=2, p=6), steps=3200, h=0.05))

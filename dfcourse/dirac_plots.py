@@ -1,7 +1,7 @@
 """Figures of the Dirac-GAN (notebook 03): its vector field with a trajectory, the Jacobian's eigenvalues against
 the penalty strength, one step's ``max |mu|`` against the friction, and the ``p = 6`` limit cycle's radius.
 
-Same colour language as :mod:`dflib.teach.plots`; the computations are :mod:`dflib.teach.dirac`'s.
+Same colour language as :mod:`dfcourse.plots`; the computations are :mod:`dfcourse.dirac`'s.
 
 Introduced in ``notebooks/03_zero_centred_gp.ipynb``.
 """
@@ -120,7 +120,7 @@ def plot_step_modulus(cs: np.ndarray, mods: Mapping[str, np.ndarray], bounds: Ma
                       title: str | None = None, ax=None) -> Figure:
     """``max |mu|`` of one gradient-descent step against the linear friction ``c`` (log axis), one curve per
     label of ``mods``; the line ``|mu| = 1`` and, dotted in each curve's colour, the ends of its stable
-    interval from ``bounds`` (e.g. :func:`dflib.teach.dirac.stable_friction`)."""
+    interval from ``bounds`` (e.g. :func:`dfcourse.dirac.stable_friction`)."""
     fig, ax = _axes(ax, size=4.0)
     palette = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a"]
     for i, (colour, (label, m)) in enumerate(zip(palette, mods.items())):

@@ -12,7 +12,7 @@ On a grid over the plane with two known densities, ``p_data`` (real) and ``p_g``
   ``TV = 1/2 int |p_data - p_g|`` (:func:`hinge_loss_on_grid`, :func:`total_variation`).
 
 Densities are arrays of values on the grid of :func:`density_grid` (cell area ``area``); integrals are sums
-times ``area``. :func:`gaussian_mixture_density` gives the toys' mixtures (``dflib.teach.toys``).
+times ``area``. :func:`gaussian_mixture_density` gives the toys' mixtures (``dfcourse.toys``).
 
 Introduced in ``notebooks/01_gan_basics.ipynb`` (BCE, JS) and used in ``02_hinge_loss.ipynb`` (hinge, TV).
 """
@@ -35,7 +35,7 @@ __all__ = ["density_grid", "gaussian_mixture_density", "optimal_d_bce", "optimal
 
 def density_grid(lim: float = 3.5, res: int = 701) -> tuple[np.ndarray, np.ndarray, float]:
     """``(axis, points, area)``: the axis values ``(res,)``, the ``(res * res, 2)`` grid points over
-    ``[-lim, lim]^2`` (row i is y, column j is x, as :func:`dflib.teach.toys.discriminator_grid`) and the
+    ``[-lim, lim]^2`` (row i is y, column j is x, as :func:`dfcourse.toys.discriminator_grid`) and the
     area of one cell."""
     v = np.linspace(-lim, lim, res)
     yy, xx = np.meshgrid(v, v, indexing="ij")

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from ..data.emoji import list_emoji, load_emoji_image
-from ..metrics.classifier import predict_attributes
-from ..metrics.emoji_eval import label_names
+from dflib.data.emoji import list_emoji, load_emoji_image
+from dflib.metrics.classifier import predict_attributes
+from dflib.metrics.emoji_eval import label_names
 
 __all__ = ["read_emoji", "count_labels", "real_emoji", "nearest_real"]
 

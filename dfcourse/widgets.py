@@ -1,4 +1,4 @@
-"""Interactive explorers for the notebooks, thin ipywidgets shells over the pure functions of ``dflib.teach``.
+"""Interactive explorers for the notebooks, thin ipywidgets shells over the pure functions of ``dfcourse``.
 
 Every ``make_*_widget()`` returns a :class:`FigureApp` (an ``ipywidgets.VBox``) that renders once with its
 defaults when built, and re-renders when a control changes (sliders use ``continuous_update=False``).

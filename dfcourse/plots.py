@@ -5,7 +5,7 @@ Real data is **green**, generated (fake) data is **purple**, gradients are **pin
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``; functions that
 take ``ax`` draw into it and return its figure, so panels compose. The figures of the toys (2-D GAN,
 losses against the logit, D's surface, penalty curves) live here; the Dirac-GAN's are in
-:mod:`dflib.teach.dirac_plots`, image grids in :mod:`dflib.teach.image_grids`.
+:mod:`dfcourse.dirac_plots`, image grids in :mod:`dfcourse.image_grids`.
 
 Introduced in ``notebooks/01_gan_basics.ipynb``.
 """
@@ -130,7 +130,7 @@ def plot_toy_state(snap, ax=None, arrows: bool = True, title: str | None = None,
                    vmax: float | None = None, colorbar: bool = False) -> Figure:
     """D's logit as a heat map (green = "real", purple = "fake"), real points, fakes and G's pink arrows.
 
-    ``snap`` is a :class:`dflib.teach.toys.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
+    ``snap`` is a :class:`dfcourse.toys.ToySnapshot` (or anything with ``real``, ``fake``, ``arrows``,
     ``heat``, ``extent`` and ``step``). ``vmax``: the colour scale runs from ``-vmax`` to ``+vmax`` (pass the
     same value to several panels, e.g. :func:`toy_heat_scale`, so that one colour means one logit in all of
     them; default: this panel's largest ``|logit|``). ``colorbar=True`` adds a colour bar.
@@ -213,7 +213,7 @@ def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndar
     """Four panels: D's per-sample loss terms against the logit (solid = on a real logit, dashed = on a
     fake one) and their derivatives (top row); G's loss on a fake logit and its derivative (bottom row).
 
-    ``curves[name]`` is the output of :func:`dflib.teach.loss_shapes.logit_curves`. G has its own row
+    ``curves[name]`` is the output of :func:`dfcourse.loss_shapes.logit_curves`. G has its own row
     because some curves are identical (bce's G loss is its D loss on a real logit, wgan's and hinge's G
     losses are both ``-f``); where curves coincide, the earlier loss is drawn wider and paler underneath,
     so every curve stays visible.
@@ -251,7 +251,7 @@ def plot_logit_curves(curves: Mapping[str, Mapping[str, np.ndarray]], t: np.ndar
 def plot_dfgan_d_loss(t: np.ndarray, terms: Mapping[str, np.ndarray], norms: np.ndarray, magp: np.ndarray,
                       k: float = 2.0, p: float = 6.0) -> Figure:
     """DF-GAN's discriminator loss, its four terms (Eq. 1 and Eq. 2) in two panels. Left: what one pair adds
-    against its logit, ``terms`` from :func:`dflib.teach.loss_shapes.dfgan_d_loss_terms` (real matched pairs
+    against its logit, ``terms`` from :func:`dfcourse.loss_shapes.dfgan_d_loss_terms` (real matched pairs
     green, fakes purple, mismatched pairs orange dashed: the last two coincide); right: MA-GP against the
     joint gradient norm at real matched pairs (``magp``, e.g. from ``magp_on_linear_critic``)."""
     fig, (a, b) = new_figure(2, size=3.3)
