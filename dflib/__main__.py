@@ -23,25 +23,12 @@ EXAMPLES = {
 }
 
 
-def _summary(name: str) -> str:
-    """The first line of a command module's docstring, read without importing it (imports are slow)."""
-    import ast
-    import importlib.util
-
-    spec = importlib.util.find_spec(f"dflib.cli.{name}")
-    try:
-        doc = ast.get_docstring(ast.parse(open(spec.origin, encoding="utf-8").read())) if spec and spec.origin else ""
-    except (OSError, SyntaxError):
-        doc = ""
-    return (doc or "").split("\n")[0].split(": ", 1)[-1].rstrip(".")
-
-
 def usage() -> str:
     """The command list: what each command does and an example, then where to read more."""
     python = dflib_command().rpartition(" -m dflib")[0]
     lines = [f"usage: {python} -m dflib <command> [options]", "", "commands:"]
     for name in COMMANDS:
-        what, example = EXAMPLES.get(name, (_summary(name), f"{name} --help"))
+        what, example = EXAMPLES[name]
         lines += [f"  {name:<9} {what}", f"            e.g. {python} -m dflib {example}"]
     lines += ["", f"Each command has --help, e.g. {python} -m dflib train --help"]
     return "\n".join(lines)

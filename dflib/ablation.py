@@ -106,13 +106,6 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return flat
 
 
-def _t_quantile(df: float, q: float = 0.975) -> float:
-    """Student's t quantile (scipy)."""
-    from scipy.stats import t
-
-    return float(t.ppf(q, df))
-
-
 def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     """Welch's two-sample t-test of mean(a) - mean(b): the difference, t, degrees of freedom, two-sided p."""
     from scipy.stats import ttest_ind
@@ -128,6 +121,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
 def summarise(runs: Sequence[Mapping[str, Any]], reference: str = "dfgan") -> dict[str, dict[str, dict[str, float]]]:
     """Per variant and metric over seeds: ``mean``, ``std`` (ddof=1), ``n``, the 95% t-interval of the
     mean (``ci_low``, ``ci_high``) and, against ``reference``, Welch's test (``diff``, ``t``, ``p``)."""
+    from scipy.stats import t
+
     by: dict[str, dict[str, list[float]]] = {}
     for r in runs:
         row = {**r["metrics"], "train_seconds": r["train_seconds"]}
@@ -139,7 +134,7 @@ def summarise(runs: Sequence[Mapping[str, Any]], reference: str = "dfgan") -> di
         for k, vals in metrics.items():
             a = np.asarray(vals, float)
             std = float(a.std(ddof=1)) if len(a) > 1 else 0.0
-            half = _t_quantile(len(a) - 1) * std / math.sqrt(len(a)) if len(a) > 1 else math.nan
+            half = float(t.ppf(0.975, len(a) - 1)) * std / math.sqrt(len(a)) if len(a) > 1 else math.nan
             entry = {"mean": float(a.mean()), "std": std, "n": int(len(a)),
                      "ci_low": float(a.mean() - half), "ci_high": float(a.mean() + half)}
             if name != reference and k in by.get(reference, {}):

@@ -43,6 +43,20 @@ __all__ = [
     "load_official_checkpoint",
     "nets_from_official",
     "check_weights_fit",
+    "atomic_torch_save",
+    "rng_state",
+    "set_rng_state",
+    "save_training_checkpoint",
+    "load_training_checkpoint",
+    "list_checkpoints",
+    "latest_checkpoint",
+    "prune_checkpoints",
+    "CKPT_PATTERN",
+    "CheckpointDamagedError",
+    "file_sha256",
+    "verify_checksum",
+    "clean_stale_temporaries",
+    "verify_content",
 ]
 
 
@@ -149,23 +163,6 @@ def check_weights_fit(cfg: ModelConfig, states: Mapping[str, Mapping[str, Any]],
 # Training checkpoints: atomic save, keep the last k, exact resume (docs/official_behaviour.md §11 + this project)
 # --------------------------------------------------------------------------------------------------
 
-__all__ += [
-    "atomic_torch_save",
-    "rng_state",
-    "set_rng_state",
-    "save_training_checkpoint",
-    "load_training_checkpoint",
-    "list_checkpoints",
-    "latest_checkpoint",
-    "prune_checkpoints",
-    "CKPT_PATTERN",
-    "CheckpointDamagedError",
-    "file_sha256",
-    "verify_checksum",
-    "clean_stale_temporaries",
-    "verify_content",
-]
-
 CKPT_PATTERN = re.compile(r"^state_step_(\d+)\.pth$")
 
 
@@ -175,12 +172,9 @@ class CheckpointDamagedError(CheckpointMismatchError):
 
 
 def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    h = hashlib.sha256()
+    """SHA-256 of a file, read in blocks."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _sha_path(path: Path) -> Path:
@@ -284,7 +278,7 @@ def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
     """Python, NumPy, torch CPU (and CUDA) RNG states plus named generators, as weights-only-safe values."""
     py = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
+    return {
         "python": [py[0], list(py[1]), py[2]],
         "numpy": {
             "name": str(name),
@@ -294,10 +288,9 @@ def rng_state(generators: Mapping[str, torch.Generator] | None = None) -> dict:
             "cached": float(cached),
         },
         "torch": torch.get_rng_state(),
-        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
         "generators": {k: g.get_state() for k, g in (generators or {}).items()},
     }
-    return state
 
 
 def set_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator] | None = None) -> None:
@@ -368,10 +361,8 @@ def save_training_checkpoint(
 
 
 def load_training_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by ``save_training_checkpoint`` (weights only; checked against the
-    ``.sha256`` beside it if there is one, the checksum inside it, and its weights' shapes against its own
-    configuration before anything is built); errors name the file and, when it is damaged, the newest
-    checkpoint before it."""
+    """Read a checkpoint of ``save_training_checkpoint`` (a file, or a run folder's newest), checked as the module
+    docstring says before anything is built; errors name the file and, if damaged, the checkpoint before it."""
     path = Path(path)
     if path.is_dir():
         found = latest_checkpoint(path)

@@ -7,6 +7,10 @@
 from __future__ import annotations
 
 import copy
+import difflib
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -43,8 +47,6 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
 
 
 def build_models(cfg: ModelConfig):
@@ -135,10 +137,7 @@ class TrainConfig:
 
 TRAIN_PRESETS: dict[str, TrainConfig] = {
     # `make train`: the bundled procedural shapes at 32 px on a CPU, stopping after a fixed number of steps
-    # (4,000: the preset's earlier 13-minute version made 4,150 steps in 789 s of training with 2 threads on
-    # the idle 2-core build machine, results/make_train_metrics.json; a 4,000-step run with 1 thread on the
-    # shared machine took 1,460 s, results/make_train_metrics_4000steps.json; the same seed, threads and
-    # machine give the same weights).
+    # (4,000; timings in results/make_train_metrics*.json; the same seed, threads and machine give the same weights).
     # Not the paper's settings, chosen so a CPU budget learns something (how: docs/experiments.md):
     # lr 8e-4 for G and 3.2e-3 for D (8x the paper's, in its 1:4 ratio), batch 16, and a fixed
     # bag-of-words text encoder (MiniLM hardly separates "left" from "right") scaled by 0.3 so the sentence
@@ -241,14 +240,16 @@ def get_preset(name: str) -> TrainConfig:
     return copy.deepcopy(TRAIN_PRESETS[name])
 
 
+def _kinds(hint: Any) -> tuple:
+    """The types a setting's annotation allows: ``int | None`` -> ``(int, NoneType)``, ``int`` -> ``(int,)``."""
+    return typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+
+
 def _parse_value(text: str, key: str = "", hint: Any = None) -> Any:
     """A ``--set`` value read as YAML (``8`` -> int, ``1e-4`` -> float, ``null`` -> None, ``[1,2]`` -> list),
     except for a text setting (``hint`` str), which keeps the text as typed: ``fast=off`` stays 'off' and
     ``data.root=2024`` stays '2024' (``null`` still clears an optional one). Unreadable YAML is a
     ``ValueError`` naming the setting."""
-    import types
-    import typing
-
     import yaml
 
     if text == "":
@@ -259,8 +260,7 @@ def _parse_value(text: str, key: str = "", hint: Any = None) -> Any:
         problem = str(getattr(exc, "problem", "") or exc).splitlines()[0]
         raise ValueError(f"{key or 'setting'}={text!r} cannot be read: {problem} (values are YAML, e.g. "
                          "8, 2e-4, true, null, [a, b], {max_objects: 1})") from None
-    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    kinds = set(typing.get_args(hint)) if union else {hint}
+    kinds = _kinds(hint)
     if str in kinds and not isinstance(value, str) and not (value is None and type(None) in kinds):
         return text
     return value
@@ -269,14 +269,10 @@ def _parse_value(text: str, key: str = "", hint: Any = None) -> Any:
 def apply_overrides(cfg: TrainConfig, overrides: list[str] | dict[str, Any]) -> TrainConfig:
     """Set fields by dotted path: ``['batch_size=8', 'model.ngf=32', 'data.options.max_objects=2']``.
 
-    Values are parsed as YAML (``8`` -> int, ``1e-4`` -> float, ``null`` -> None, ``[1,2]`` -> list) and
-    then checked against the field's type (:func:`_coerce`): a whole number stays whole, a text setting
-    keeps its text. Returns a modified deep copy; an unknown name or a value of the wrong type raises a
+    Text values are read as YAML (:func:`_parse_value`), then checked against the field's type
+    (:func:`_coerce`). Returns a modified deep copy; an unknown name or a value of the wrong type raises a
     one-line ``ValueError`` naming the setting, the value and what is allowed.
     """
-    import difflib
-    import typing
-
     cfg = copy.deepcopy(cfg)
     from_text = not isinstance(overrides, dict)
     items = [_split(o) for o in overrides] if from_text else list(overrides.items())
@@ -317,16 +313,12 @@ def _coerce(old: Any, value: Any, key: str, hint: Any = None) -> Any:
     Whole numbers stay whole (``8.7`` or ``true`` is refused for ``batch_size``; ``8.0`` becomes 8), text
     such as ``'2e-4'`` becomes 0.0002 for a number setting, a flag takes true or false, a section
     (``model``) takes a mapping of its own fields, ``None`` only where the setting is optional."""
-    import types
-    import typing
-
     if is_dataclass(old) and not isinstance(old, type):  # a section: set its fields
         if isinstance(value, dict):
             return apply_overrides(old, value)
         raise ValueError(f"{key}={value!r} is not allowed: {key} is a section of settings; set its fields, "
                          f"e.g. {key}.{fields(old)[0].name}=...")
-    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-    kinds = list(typing.get_args(hint)) if union else [hint if hint is not None else type(old)]
+    kinds = _kinds(hint if hint is not None else type(old))
     optional = type(None) in kinds
     kind = next((k for k in kinds if k is not type(None)), None)
     words = {int: "a number, and a whole one (e.g. 8)", float: "a number (e.g. 0.0002)", bool: "true or false",
@@ -348,25 +340,20 @@ def _coerce(old: Any, value: Any, key: str, hint: Any = None) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise refuse
         try:
-            number = value if not isinstance(value, str) else int(value) if value.strip().lstrip("+-").isdigit() else float(value)
+            if isinstance(value, str):
+                value = int(value) if value.strip().lstrip("+-").isdigit() else float(value)
         except ValueError:
             raise refuse from None
         if kind is float:
-            return float(number)
-        if isinstance(number, int):
-            return number
-        if number != number or number in (float("inf"), float("-inf")) or not number.is_integer():
+            return float(value)
+        if isinstance(value, float) and not value.is_integer():  # 8.7, nan and inf are not whole
             raise refuse
-        return int(number)
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise refuse
-    if kind is dict:
-        if isinstance(value, dict):
-            return dict(value)
+        return int(value)
+    if kind is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)  # a number typed for a text setting is its text
+    if kind is dict and isinstance(value, dict):
+        return dict(value)
+    if kind in (str, dict):
         raise refuse
     return value
 
@@ -402,11 +389,6 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
     false), numbers must be finite and in range, ``text_encoder`` and ``model.imsize`` one of their
     choices, and ``device`` a device this machine has. Dataset option names are checked by the data layer
     (:func:`dflib.data.options.check_dataset_options`), which knows the dataset classes."""
-    import difflib
-    import math
-    import types
-    import typing
-
     from .models import SUPPORTED_SIZES
 
     whole = {  # whole numbers: the smallest allowed value and what 0 means where 0 is allowed
@@ -415,11 +397,11 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         "eval_fid": 0, "threads": 0, "seed": 0, "model.ngf": 1, "model.ndf": 1, "model.z_dim": 1,
         "model.cond_dim": 1, "model.ch_size": 1, "data.words_num": 1, "data.num_workers": 0,
     }
-    real = {  # finite numbers: (lowest, highest, lowest allowed itself, highest allowed itself)
-        "lr_g": (0.0, None, False, False), "lr_d": (0.0, None, False, False), "magp_p": (0.0, None, False, False),
-        "text_scale": (0.0, None, False, False), "truncation": (0.0, None, False, False),
-        "time_limit_min": (0.0, None, True, False), "magp_k": (0.0, None, True, False),
-        "beta1": (0.0, 1.0, True, False), "beta2": (0.0, 1.0, True, False), "ema_decay": (0.0, 1.0, False, False),
+    real = {  # finite numbers: (lowest, highest or None, lowest allowed itself); the highest never is
+        "lr_g": (0.0, None, False), "lr_d": (0.0, None, False), "magp_p": (0.0, None, False),
+        "text_scale": (0.0, None, False), "truncation": (0.0, None, False), "time_limit_min": (0.0, None, True),
+        "magp_k": (0.0, None, True), "beta1": (0.0, 1.0, True), "beta2": (0.0, 1.0, True),
+        "ema_decay": (0.0, 1.0, False),
     }
     kinds = {int: (int,), float: (int, float), bool: (bool,), str: (str,), dict: (dict,)}
 
@@ -427,10 +409,10 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
         example = f", e.g. --set {key}={defaults[key]}" if defaults.get(key) not in (None, value) else ""
         return ValueError(f"{key}={value!r} must be {allowed}{example}")
 
-    def range_words(low: float | None, high: float | None, low_in: bool, high_in: bool) -> str:
+    def range_words(low: float, high: float | None, low_in: bool) -> str:
         if high is None:
             return "positive (a finite number > 0)" if not low_in else f"a finite number >= {low:g} (0 switches it off)"
-        return f"a number in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+        return f"a number in {'[' if low_in else '('}{low:g}, {high:g})"
 
     def leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
         hints = typing.get_type_hints(type(obj))
@@ -459,8 +441,7 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
 
     defaults = {k: v for k, v, _ in leaves(TrainConfig())}
     for key, value, hint in leaves(cfg):
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        allowed = [k for k in (typing.get_args(hint) if union else (hint,)) if k is not None]
+        allowed = [k for k in _kinds(hint) if k is not None]
         if value is None and type(None) in allowed:
             continue
         simple = [k for k in allowed if k in kinds]
@@ -475,10 +456,10 @@ def validate_config(cfg: TrainConfig) -> TrainConfig:
                         "seed": "a whole number from 0 to 4294967295"}.get(key, what)
                 raise fail(key, value, what)
         if key in real:
-            low, high, low_in, high_in = real[key]
-            inside = math.isfinite(value) and (value >= low if low_in else value > low)
-            if not inside or (high is not None and not (value <= high if high_in else value < high)):
-                raise fail(key, value, range_words(low, high, low_in, high_in))
+            low, high, low_in = real[key]
+            above = value >= low if low_in else value > low
+            if not (math.isfinite(value) and above and (high is None or value < high)):
+                raise fail(key, value, range_words(low, high, low_in))
     if cfg.model.imsize not in SUPPORTED_SIZES:
         raise fail("model.imsize", cfg.model.imsize, f"one of {', '.join(map(str, SUPPORTED_SIZES))}")
     encoders = ("damsm", "minilm", "bow")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .runtime import default_device
+
 __all__ = ["DistInfo", "setup_distributed"]
 
 
@@ -35,13 +37,12 @@ def setup_distributed(device: str | None = None) -> tuple[DistInfo, torch.device
     CUDA, gloo on CPU) and pick ``cuda:<local_rank>``. One process: no process group at all."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1 and not (dist.is_available() and dist.is_initialized()):
-        dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return DistInfo(), dev
+        return DistInfo(), default_device(device)
+    use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
     if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and (device is None or str(device).startswith("cuda"))
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     info = DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
-    if torch.cuda.is_available() and (device is None or str(device).startswith("cuda")):
+    if use_cuda:
         torch.cuda.set_device(info.local_rank)
         return info, torch.device("cuda", info.local_rank)
     return info, torch.device(device or "cpu")

@@ -20,6 +20,7 @@ is not the SciPy stream of :func:`dflib.noise.truncated_noise`, so the same seed
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -119,16 +120,14 @@ def example_captions(data: Mapping[str, Any], imsize: int, limit: int = 12, spli
     """Up to ``limit`` distinct captions of the model's data: the first caption of each item, then the others."""
     ds = build_dataset(data["name"], root=data.get("root"), split=split, imsize=imsize,
                        words_num=int(data.get("words_num", 18)), seed=0, **dict(data.get("options") or {}))
+    items = range(len(ds))  # type: ignore[arg-type]
+    firsts = (ds.captions(i)[0] for i in items)  # type: ignore[attr-defined]
+    others = (c for i in items for c in ds.captions(i)[1:])  # type: ignore[attr-defined]  # a small data set
     found: dict[str, None] = {}
-    for i in range(len(ds)):  # type: ignore[arg-type]  # the first caption of as many items as needed
-        found.setdefault(ds.captions(i)[0], None)  # type: ignore[attr-defined]
+    for caption in itertools.chain(firsts, others):  # read lazily: only as many items as needed
+        found.setdefault(caption, None)
         if len(found) >= limit:
-            return list(found)
-    for i in range(len(ds)):  # type: ignore[arg-type]  # a small data set: its other captions too
-        for c in ds.captions(i)[1:]:  # type: ignore[attr-defined]
-            found.setdefault(c, None)
-            if len(found) >= limit:
-                return list(found)
+            break
     return list(found)
 
 

@@ -47,11 +47,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         return EXIT_CODES.get(self.signal_name, 130)
 
     def message(self) -> str:
+        head, command = f"stopped by {self.signal_name} after step {self.step}", resume_command(self.out_dir)
         if self.checkpoint:
-            return (f"stopped by {self.signal_name} after step {self.step}: saved {self.checkpoint}; continue with "
-                    f"{resume_command(self.out_dir)}")
-        return (f"stopped by {self.signal_name} after step {self.step}: no checkpoint was saved yet, so the run "
-                f"starts again from step 0 with {resume_command(self.out_dir)}")
+            return f"{head}: saved {self.checkpoint}; continue with {command}"
+        return f"{head}: no checkpoint was saved yet, so the run starts again from step 0 with {command}"
 
 
 class StopFlag:

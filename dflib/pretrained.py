@@ -8,7 +8,6 @@ optimisers) and ``card.json`` (data, steps, wall time, hardware and every measur
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +18,7 @@ from torch import nn
 
 from .checkpoint import atomic_torch_save, check_weights_fit, load_training_checkpoint, verify_content
 from .config import build_models, config_from_dict
+from .settings import suggest
 from .weights import CheckpointMismatchError, content_digest, load_state_dict_strict, read_weights_file
 
 __all__ = ["PRETRAINED_DIR", "list_pretrained", "pretrained_card", "load_pretrained", "export_pretrained", "card_markdown"]
@@ -37,10 +37,8 @@ def list_pretrained(root: Path = PRETRAINED_DIR) -> list[str]:
 def _folder(name: str, root: Path) -> Path:
     names = list_pretrained(root)
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise FileNotFoundError(
-            f"no shipped model called {name!r}{hint}: choose one of {names or 'none (none shipped)'}, "
+            f"no shipped model called {name!r}{suggest(name, names)}: choose one of {names or 'none (none shipped)'}, "
             "or give a checkpoint file or run folder"
         )
     return root / name

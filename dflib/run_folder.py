@@ -35,8 +35,6 @@ __all__ = [
     "check_moved_data",
 ]
 
-# what a run writes into its folder before its first checkpoint
-RUN_FILES = frozenset({"run.json", "config.json", "metrics.json", "tb", "samples"})
 # the files of a dataset that the fingerprint covers (images and captions; not caches or statistics)
 DATA_SUFFIXES = frozenset(IMAGE_EXTENSIONS) | {".txt", ".jsonl", ".json", ".pickle"}
 
@@ -60,10 +58,6 @@ def new_run_folder(parent: Path, preset: str) -> Path:
     raise RunFolderError(f"could not create a new run folder under {parent}")  # pragma: no cover
 
 
-def _same_folder(a: str | Path, b: str | Path) -> bool:
-    return Path(a).resolve() == Path(b).resolve()
-
-
 def _home_of(checkpoint: str | Path) -> Path:
     """The run folder of a checkpoint file (or the folder itself)."""
     path = Path(checkpoint)
@@ -74,18 +68,17 @@ def check_run_folder(folder: Path, resuming: bool = False, *, resume_from: str |
                      overwrite: bool = False) -> None:
     """Refuse a folder that holds another run's checkpoints; call it before anything is written.
 
-    Accepted: a folder that does not exist or is empty; the folder of the checkpoint being resumed
-    (``resume_from``); a folder whose run stopped before its first checkpoint (nothing in it but
-    :data:`RUN_FILES`), which a new or resumed run may start in again. Refused unless ``overwrite``: a
-    folder with another run's checkpoints, for a new run and for ``--resume A --out B`` alike (the run
-    would delete B's oldest checkpoints and replace its ``config.json``). ``resuming`` without
+    Accepted: a folder that does not exist or holds no checkpoint (a run that stopped before its first one
+    may start there again), and the folder of the checkpoint being resumed (``resume_from``). Refused
+    unless ``overwrite``: another run's checkpoints, for a new run and for ``--resume A --out B`` alike
+    (the run would delete B's oldest checkpoints and replace its ``config.json``). ``resuming`` without
     ``resume_from`` (older callers) cannot tell the two apart and accepts the folder."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"--out {folder} is a file, not a folder: choose a folder for the run")
     if not folder.is_dir() or overwrite:
         return
-    if resume_from is not None and _same_folder(_home_of(resume_from), folder):
+    if resume_from is not None and _home_of(resume_from).resolve() == folder.resolve():
         return
     found = list_checkpoints(folder)
     if not found or (resuming and resume_from is None):
@@ -127,13 +120,6 @@ def _read_claim(path: Path) -> dict[str, Any]:
     return info
 
 
-def _claimed_before_by_me(info: Mapping[str, Any], resumed_from: str | None) -> bool:
-    """The last session is this process's, started from the same place: the same run, claiming again."""
-    sessions = info.get("sessions") or []
-    last = sessions[-1] if sessions and isinstance(sessions[-1], Mapping) else {}
-    return last.get("pid") == os.getpid() and last.get("resumed_from") == resumed_from
-
-
 def claim_run_folder(folder: Path, config: dict[str, Any], resumed_from: str | None,
                      overwrite: bool = False) -> dict[str, Any]:
     """Write ``run.json`` (kept across resumes: the same run id, a list of sessions, the data's fingerprint)
@@ -144,8 +130,11 @@ def claim_run_folder(folder: Path, config: dict[str, Any], resumed_from: str | N
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "run.json"
     info: dict[str, Any] = _read_claim(path) if path.is_file() else {"run_id": uuid.uuid4().hex, "sessions": []}
-    continuing = resumed_from is not None and _same_folder(_home_of(resumed_from), folder)
-    if list_checkpoints(folder) and not (continuing or overwrite or _claimed_before_by_me(info, resumed_from)):
+    continuing = resumed_from is not None and _home_of(resumed_from).resolve() == folder.resolve()
+    # the last session is this process's, started from the same place: the same run, claiming again
+    last = info["sessions"][-1] if info["sessions"] and isinstance(info["sessions"][-1], Mapping) else {}
+    again = last.get("pid") == os.getpid() and last.get("resumed_from") == resumed_from
+    if list_checkpoints(folder) and not (continuing or overwrite or again):
         check_run_folder(folder, resume_from=resumed_from)
     session: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "pid": os.getpid(),
                                "resumed_from": resumed_from}
@@ -179,24 +168,20 @@ def nonfinite_message(step: int, out_dir: str | Path) -> str:
             "keeps the saved settings) or check the data")
 
 
-def _data_files(root: Path) -> list[tuple[str, int]]:
-    """``(path relative to root, size)`` of the image and caption files under ``root``, hidden ones skipped."""
-    out = []
-    for here, dirs, files in os.walk(root):
+def _fingerprint_record(root: Path) -> dict[str, Any]:
+    """:func:`data_fingerprint` of ``root`` with the number and bytes of its image and caption files."""
+    files = []  # (path relative to root, size); hidden files and folders skipped
+    for here, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in DATA_SUFFIXES:
-                continue
+        for name in names:
             path = Path(here) / name
+            if name.startswith(".") or path.suffix.lower() not in DATA_SUFFIXES:
+                continue
             try:
-                out.append((path.relative_to(root).as_posix(), path.stat().st_size))
+                files.append((path.relative_to(root).as_posix(), path.stat().st_size))
             except OSError:  # a broken link: not part of the data
                 continue
-    return sorted(out)
-
-
-def _fingerprint_record(root: Path) -> dict[str, Any]:
-    files = _data_files(root)
+    files.sort()
     h = hashlib.sha256()
     for rel, size in files:
         h.update(f"{rel}\0{size}\n".encode())
@@ -217,11 +202,10 @@ def data_fingerprint(root: str | Path) -> str:
 def check_moved_data(run: str | Path, new_root: str | Path) -> str:
     """Whether the run in ``run`` (its folder or a checkpoint in it) may resume with ``data.root=new_root``.
 
-    Compares :func:`data_fingerprint` of ``new_root`` with the fingerprint ``run.json`` recorded when the
-    run started: the same image and caption files (names relative to the root, and sizes) means the same
-    data, so the saved ``data.root`` may be replaced. Returns a line to print; raises
-    :class:`RunFolderError` naming both counts when the files differ. A run that recorded no fingerprint
-    (started before dflib recorded one) cannot be checked: the line says so and the move is accepted."""
+    Compares :func:`data_fingerprint` of ``new_root`` with the one ``run.json`` recorded when the run
+    started: the same files mean the same data, so the saved ``data.root`` may be replaced. Returns a line
+    to print; raises :class:`RunFolderError` naming both counts when the files differ. A run that recorded
+    no fingerprint cannot be checked: the line says so and the move is accepted."""
     folder, new_root = _home_of(run), Path(new_root)
     if not new_root.is_dir():
         raise RunFolderError(f"data.root={str(new_root)!r} is not a folder")

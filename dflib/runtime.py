@@ -89,13 +89,10 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> torch.Generator
         # quick mode runs in CI beside another notebook (pytest -n 2): one thread each avoids oversubscription
         threads = 1 if is_quick() else int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or free_cores()
     torch.set_num_threads(max(1, threads))
-    try:
-        import matplotlib
+    import matplotlib
 
-        # 100 dpi and 10-pt text: the smallest panel labels stay readable at the site's page width
-        matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4), "font.size": 10})
-    except ImportError:  # pragma: no cover - matplotlib is a hard dependency
-        pass
+    # 100 dpi and 10-pt text: the smallest panel labels stay readable at the site's page width
+    matplotlib.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (6, 4), "font.size": 10})
     return seed_everything(seed)
 
 

@@ -28,6 +28,7 @@ from .config import ModelConfig, TrainConfig, build_models, config_from_dict
 from .data.vocab import Vocab, tokenize
 from .noise import slerp, truncated_noise
 from .pretrained import list_pretrained, load_pretrained
+from .settings import suggest
 from .text import TextEncoder, build_encoder
 from .weights import load_state_dict_strict, unwrap
 
@@ -73,8 +74,7 @@ def generate_images(netG: nn.Module, noise: Tensor, sent: Tensor, batch: int = 6
     was = netG.training
     netG.eval()
     try:
-        with torch.no_grad():
-            out = [netG(noise[i : i + batch].to(dev), sent[i : i + batch].to(dev)) for i in range(0, noise.shape[0], batch)]
+        out = [netG(noise[i : i + batch].to(dev), sent[i : i + batch].to(dev)) for i in range(0, noise.shape[0], batch)]
     finally:
         netG.train(was)
     out = torch.cat(out)
@@ -96,14 +96,10 @@ def generate(
     As the official sampler, the same ``n`` noise vectors are used for every prompt, so column j of a grid
     (``nrow=n``) shares its noise. ``noise`` (``(n, z_dim)``) overrides the seeded truncated noise.
     """
-    if isinstance(prompts, str):
-        prompts = [prompts]
-    z_dim = int(unwrap(netG).z_dim)
     if noise is None:
-        noise = truncated_noise(n, z_dim, truncation, seed=seed, bound=bound)
-    n = noise.shape[0]
+        noise = truncated_noise(n, int(unwrap(netG).z_dim), truncation, seed=seed, bound=bound)
     sent = encode_prompts(encoder, prompts)
-    return generate_images(netG, noise.repeat(len(prompts), 1), sent.repeat_interleave(n, 0))
+    return generate_images(netG, noise.repeat(sent.shape[0], 1), sent.repeat_interleave(noise.shape[0], 0))
 
 
 def interpolate_prompts(
@@ -156,8 +152,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
         if str(path) in list_pretrained():
             return load_pretrained(str(path), device=device)
         shipped = list_pretrained()
-        close = _close(str(path), shipped + _runs_beside(Path(path)))
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = suggest(str(path), shipped + _runs_beside(Path(path)))
         raise FileNotFoundError(
             f"no checkpoint file, run folder or shipped model called {str(path)!r}{hint}; shipped models: "
             f"{', '.join(shipped) or 'none'}"
@@ -179,12 +174,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", ema: bo
     return netG.to(device).eval(), info
 
 
-def _close(word: str, choices: Sequence[str]) -> list[str]:
-    import difflib
-
-    return difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-
-
 def _runs_beside(path: Path) -> list[str]:
     """Entries of the folder ``path`` would be in (for a mistyped run folder name), as typed paths."""
     parent = path.parent
@@ -194,21 +183,16 @@ def _runs_beside(path: Path) -> list[str]:
         return []
 
 
-def _vocab_from(source: Any) -> Vocab | None:
-    if source is None:
-        return None
-    if isinstance(source, Mapping):
-        return Vocab([w for w, _ in sorted(source.items(), key=lambda kv: kv[1])])
-    path = Path(source)
-    if path.suffix == ".json":
-        return Vocab.load(path)
-    return Vocab.from_damsm_pickle(path)
-
-
 def vocab_for(info: Mapping[str, Any], vocab: str | Path | None = None) -> Vocab | None:
     """The vocabulary a generator was trained with: ``vocab`` (a captions pickle or vocabulary .json) if
     given, else the one saved with it (``info`` of :func:`load_generator`); None if neither."""
-    return _vocab_from(vocab) if vocab is not None else _vocab_from(info.get("vocab"))
+    source = vocab if vocab is not None else info.get("vocab")
+    if source is None:
+        return None
+    if isinstance(source, Mapping):  # the saved wordtoix
+        return Vocab([w for w, _ in sorted(source.items(), key=lambda kv: kv[1])])
+    path = Path(source)
+    return Vocab.load(path) if path.suffix == ".json" else Vocab.from_damsm_pickle(path)
 
 
 def load_text_encoder_for(
@@ -308,12 +292,10 @@ def save_singles(images: Tensor, folder: str | Path, prefix: str = "img") -> lis
     """One PNG per image: ``folder/<prefix>_<i>.png``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i, img in enumerate(images):
-        p = folder / f"{prefix}_{i:03d}.png"
-        save_image(img, p, normalize=True, value_range=(-1, 1))
-        out.append(p)
-    return out
+    paths = [folder / f"{prefix}_{i:03d}.png" for i in range(len(images))]
+    for img, path in zip(images, paths):
+        save_image(img, path, normalize=True, value_range=(-1, 1))
+    return paths
 
 
 if __name__ == "__main__":  # the old entry point: python -m dflib.sample ... runs python -m dflib sample ...

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import math
 import re
 import os
@@ -60,10 +61,7 @@ def check_setting(key: str, value: Any, flag: str | None = None) -> Any:
         if flag:
             text = re.sub(r", e\.g\. --set \S+$", "", text).replace(f"{key}=", f"{flag} ", 1)
         raise SettingError(text) from None
-    out: Any = cfg
-    for part in key.split("."):
-        out = getattr(out, part)
-    return out
+    return functools.reduce(getattr, key.split("."), cfg)
 
 
 def check_device(spec: str | None, flag: str = "--device") -> torch.device:

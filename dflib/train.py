@@ -30,7 +30,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torchvision.utils import make_grid, save_image
+from torchvision.utils import make_grid
 from tqdm.auto import tqdm
 
 from .checkpoint import latest_checkpoint, load_training_checkpoint, rng_state, save_training_checkpoint, set_rng_state
@@ -45,7 +45,7 @@ from .metrics import evaluate_run
 from .noise import truncated_noise
 from .run_folder import RunFolderError, check_run_folder, claim_run_folder, new_run_folder, nonfinite_message
 from .runtime import physical_cores, seed_everything
-from .sample import generate_images
+from .sample import generate_images, save_grid
 from .step import NonFiniteLossError, draw_noise, losses_to_floats, real_pair_grad_norms
 from .text import SentenceCache, TextEncoder, build_encoder
 from .weights import load_state_dict_strict
@@ -169,6 +169,7 @@ class Trainer:
 
     # -------------------------------------------------------------- checkpoints
     def _restore(self, ckpt: Mapping[str, Any]) -> None:
+        """Weights, optimiser moments, EMA, step, this rank's data order and RNG streams: the run goes on exactly."""
         for name, net in zip(("netG", "netD", "netC"), self.nets):
             load_state_dict_strict(net, ckpt["model"][name], name=name)
         self.opts.optimizer_G.load_state_dict(ckpt["optimizers"]["optimizer_G"])
@@ -268,13 +269,12 @@ class Trainer:
         return generate_images(self.generator(use_ema), noise.repeat(rows, 1), sent.repeat_interleave(cols, 0))
 
     def _write_grid(self) -> Path:
+        """``samples/samples_step_<step>.png`` (and ``captions.txt``, one line per row; TensorBoard if open)."""
         imgs = self.sample_grid()
         noise, _, caps = self.fixed_inputs()
         cols = noise.shape[0]
-        path = self.out_dir / "samples" / f"samples_step_{self.step:08d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = save_grid(imgs, self.out_dir / "samples" / f"samples_step_{self.step:08d}.png", nrow=cols)
         (path.parent / "captions.txt").write_text("".join(f"row {i}: {c}\n" for i, c in enumerate(caps)))
-        save_image(imgs, path, nrow=cols, normalize=True, value_range=(-1, 1))
         if self._writer is not None:
             self._writer.add_image("fixed_samples", make_grid(imgs, nrow=cols, normalize=True, value_range=(-1, 1)), self.step)
         return path
@@ -411,14 +411,6 @@ class Trainer:
             self._writer = None
 
 
-def set_threads(threads: int) -> int:
-    """torch's CPU threads for a run: ``threads``, or all physical cores for 0 (the same on every run of a
-    machine, so the same seed gives the same weights). Returns the count set."""
-    n = int(threads) if threads > 0 else physical_cores()
-    torch.set_num_threads(n)
-    return n
-
-
 def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: str | Path | Mapping[str, Any] | None = None,
           threads: int | None = None) -> dict[str, Any]:
     """What ``python -m dflib train`` does: train, evaluate, write ``metrics.json``; returns the metrics.
@@ -427,7 +419,10 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, resume: str | Pat
     saving) and ``NonFiniteLossError`` on NaN/inf, like :meth:`Trainer.run`.
     """
     t0 = time.time()
-    n_threads = set_threads(cfg.threads if threads is None else threads)
+    threads = cfg.threads if threads is None else threads
+    # 0 = all physical cores: the same on every run of a machine, so the same seed gives the same weights
+    n_threads = int(threads) if threads > 0 else physical_cores()
+    torch.set_num_threads(n_threads)
     print(f"[dflib train] {n_threads} CPU thread(s), 1-min load {os.getloadavg()[0]:.1f}", file=sys.stderr)
     trainer = Trainer(cfg, out_dir=out_dir, resume=resume)
     try:

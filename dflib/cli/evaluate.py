@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dflib.interrupts import exit_on_interrupt
-from dflib.settings import OneLineParser, SettingError, check_device, check_output_folder, check_seed, check_setting
+from dflib.settings import OneLineParser, SettingError, check_device, check_output_folder, check_seed
 
 __all__ = ["build_parser", "main"]
 
@@ -76,17 +76,6 @@ def _default_out(checkpoint: Path, protocol: str) -> Path:
     return folder / f"eval_{protocol}_{stem}.json"
 
 
-def _check_arguments(args: argparse.Namespace, out: Path) -> None:
-    """Seed, device, workers and the result file checked before any work (:class:`SettingError`)."""
-    check_seed(args.seed)
-    if args.device is not None:
-        check_device(args.device)
-    check_setting("data.num_workers", args.workers, "--workers")
-    if out.is_dir():
-        raise SettingError(f"--out {out} is a folder: give the name of the result .json file")
-    check_output_folder(out.parent, "--out")
-
-
 def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
     """Parse ``argv``, run :func:`dflib.metrics.protocol.evaluate_checkpoint`, write and print the JSON.
 
@@ -101,16 +90,19 @@ def _main(argv: Sequence[str] | None, **inject: Any) -> int:
     from dflib.weights import CheckpointMismatchError
 
     args = build_parser().parse_args(argv)
-    if args.n is not None and args.n < 1:
-        print(f"{PROG}: error: --n must be >= 1, got {args.n}", file=sys.stderr)
-        return 2
-    if args.workers < 0:
-        print(f"{PROG}: error: --workers must be >= 0, got {args.workers}", file=sys.stderr)
-        return 2
-    checkpoint = Path(args.checkpoint)
-    out = Path(args.out) if args.out else _default_out(checkpoint, args.protocol)
-    try:
-        _check_arguments(args, out)
+    try:  # the numbers, seed, device and the result file, before any work
+        if args.n is not None and args.n < 1:
+            raise SettingError(f"--n must be >= 1, got {args.n}")
+        if args.workers < 0:
+            raise SettingError(f"--workers must be >= 0, got {args.workers}")
+        checkpoint = Path(args.checkpoint)
+        out = Path(args.out) if args.out else _default_out(checkpoint, args.protocol)
+        check_seed(args.seed)
+        if args.device is not None:
+            check_device(args.device)
+        if out.is_dir():
+            raise SettingError(f"--out {out} is a folder: give the name of the result .json file")
+        check_output_folder(out.parent, "--out")
     except SettingError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2

@@ -102,12 +102,6 @@ def _check_numbers(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
         parser.error(str(exc))
 
 
-def _write_prompts(out: Path, written: list[tuple[Path, str]], seed: int) -> None:
-    with open(out / "prompts.txt", "a", encoding="utf-8") as f:
-        for path, prompt in written:
-            f.write(f"{path.name}\tseed {seed}\t{prompt}\n")
-
-
 def _run(args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[Path, str]], list[str]]:
     """Load, generate and save; returns ``(info, [(file, what)], notes)``."""
     device = check_device(args.device)
@@ -141,7 +135,8 @@ def _run(args: argparse.Namespace) -> tuple[dict[str, Any], list[tuple[Path, str
         written.append((path, prompt))
         if args.singles:
             save_singles(imgs, unique_path(out, path.stem, ""))
-    _write_prompts(out, written, args.seed)
+    with open(out / "prompts.txt", "a", encoding="utf-8") as f:
+        f.writelines(f"{path.name}\tseed {args.seed}\t{prompt}\n" for path, prompt in written)
     return info, written, notes
 
 

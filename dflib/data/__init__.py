@@ -37,30 +37,23 @@ def build_dataset(
     'folder'. Extra keyword arguments go to the dataset class (e.g. ``max_objects=1`` for shapes,
     ``skip_bad=True`` for folder/cub/coco).
     """
+    from .options import dataset_class
+
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name not in DATASETS + ("birds",):
+        raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+    cls = dataset_class(name)
     common = dict(split=split, imsize=imsize, words_num=words_num, seed=seed, **kw)
-    if name == "shapes":
-        from .shapes import ShapesDataset
-
-        return ShapesDataset(**common)
-    if name == "emoji":
-        from .emoji import EmojiDataset
-
-        return EmojiDataset(**common)
-    if name in ("cub", "coco", "birds"):
-        from .official import OfficialDataset
-
-        if root is None:
-            raise ValueError(f"build_dataset({name!r}) needs root= the official data folder (see data/README.md)")
-        return OfficialDataset(root, kind="cub" if name == "birds" else name, **common)
+    if name in ("shapes", "emoji"):
+        return cls(**common)
+    if root is None:
+        need = ("a folder of images with captions" if name == "folder"
+                else "the official data folder (see data/README.md)")
+        raise ValueError(f"build_dataset({name!r}) needs root= {need}")
     if name == "folder":
-        from .folder import FolderDataset
-
-        if root is None:
-            raise ValueError("build_dataset('folder') needs root= a folder of images with captions")
-        return FolderDataset(root, **common)
-    raise ValueError(f"unknown dataset {name!r}; choose one of {DATASETS}")
+        return cls(root, **common)
+    return cls(root, kind="cub" if name == "birds" else name, **common)
 
 
 def collate(items: list[dict]) -> dict:

@@ -187,18 +187,14 @@ def emoji_name(unicode_name: str, subgroup: str = "") -> str:
 
 def _colour_of(name: str) -> str | None:
     """The colour word in ``name`` (not as its last word, which is the object), or None."""
-    for c in COLOURS:
-        if re.search(rf"(^| ){c} ", name):
-            return c
-    return None
+    return next((c for c in COLOURS if re.search(rf"(^| ){c} ", name)), None)
 
 
 def _families(names: list[str]) -> set[str]:
     """Nouns (last words) drawn in at least ``_FAMILY_MIN_COLOURS`` colours among ``names``."""
     colours: dict[str, set[str]] = defaultdict(set)
     for n in names:
-        c = _colour_of(n)
-        if c is not None:
+        if (c := _colour_of(n)) is not None:
             colours[n.split()[-1]].add(c)
     return {noun for noun, cs in colours.items() if len(cs) >= _FAMILY_MIN_COLOURS}
 
@@ -222,23 +218,18 @@ def list_emoji() -> tuple[EmojiEntry, ...]:
         subgroup = (r.get("subcategory") or "other").lower()
         base_tone = _MODIFIERS.get(r["unified"]) if subgroup == "skin-tone" else None
         name = f"{base_tone} skin tone" if base_tone else names[r["unified"]]
-        colour = _colour_of(name)
         variants = [(_MODIFIERS[m], _own_png(v["unified"], files))
                     for m, v in sorted((r.get("skin_variations") or {}).items()) if m in _MODIFIERS]
         variants = [(tone, p) for tone, p in variants if p is not None]
         toneable = len(variants) == len(SKIN_TONES)
         key = r["short_name"]
         common = dict(name=name, short_names=tuple(r["short_names"]), group=group, subgroup=subgroup, base=key,
-                      toneable=toneable, colour=colour if name.split()[-1] in families else None)
+                      toneable=toneable, colour=_colour_of(name) if name.split()[-1] in families else None)
         out.append(EmojiEntry(key=key, path=folder / png, skin_tone=base_tone, **common))
         if toneable:
             out.extend(EmojiEntry(key=f"{key}-{tone}", path=folder / p, skin_tone=tone, **common)
                        for tone, p in variants)
     return tuple(out)
-
-
-def _article(phrase: str) -> str:
-    return "an" if phrase[:1] in "aeiou" else "a"
 
 
 def tone_label(entry: EmojiEntry) -> str | None:
@@ -255,13 +246,12 @@ def emoji_captions(entry: EmojiEntry) -> list[str]:
     "an emoji of a N", "a N, T skin tone, <subgroup> emoji", "a N from <group>, T skin tone" -- the tone
     T stated in three, left open in two."""
     n = entry.name
-    a_n = f"{_article(n)} {n}"
+    a_n = f"{'an' if n[:1] in 'aeiou' else 'a'} {n}"
     sub = " ".join(tokenize(entry.subgroup))
     group = entry.group.replace("&", "and")
-    tone = tone_label(entry)
-    if tone is None or not entry.toneable:
+    if not entry.toneable:  # no tone to state (a tone swatch names its tone in its name)
         return [n, a_n, f"an emoji of {a_n}", f"{a_n}, {sub} emoji", f"{a_n} from {group}"]
-    t = f"{tone} skin tone"
+    t = f"{tone_label(entry)} skin tone"
     return [f"{n}, {t}", a_n, f"an emoji of {a_n}", f"{a_n}, {t}, {sub} emoji", f"{a_n} from {group}, {t}"]
 
 
@@ -283,9 +273,7 @@ def load_emoji_image(path: str | Path, imsize: int) -> np.ndarray:
 @lru_cache(maxsize=1)
 def emoji_vocab() -> Vocab:
     """Vocabulary over all captions (train split first, then test), the docs/official_behaviour.md §12.4 rule."""
-    entries = list_emoji()
-    order = ([e for e in entries if hash_split(e.base) == "train"]
-             + [e for e in entries if hash_split(e.base) == "test"])
+    order = sorted(list_emoji(), key=lambda e: hash_split(e.base) == "test")  # stable: train, then test
     return Vocab.from_captions(c for e in order for c in emoji_captions(e))
 
 
@@ -307,15 +295,12 @@ class EmojiDataset(ItemRNG, Dataset):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
         self.split, self.imsize, self.words_num, self.flip, self.cache = split, imsize, words_num, flip, cache
         self.seed = self.draw_seed = seed
-        entries = list_emoji()
-        if split != "all":
-            entries = tuple(e for e in entries if hash_split(e.base or e.key, test_fraction) == split)
-        self.entries = entries
-        self.keys = [e.key for e in entries]
+        self.entries = tuple(e for e in list_emoji() if split == "all" or hash_split(e.base, test_fraction) == split)
+        self.keys = [e.key for e in self.entries]
         self.vocab = emoji_vocab() if test_fraction == 0.1 else Vocab.from_captions(
             c for e in list_emoji() for c in emoji_captions(e))
         self.captions_per_image = CAPTIONS_PER_IMAGE
-        self._ids = [[self.vocab.encode(c) for c in emoji_captions(e)] for e in entries]
+        self._ids = [[self.vocab.encode(c) for c in emoji_captions(e)] for e in self.entries]
         self._images: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:

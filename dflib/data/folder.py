@@ -165,19 +165,16 @@ class FolderDataset(ItemRNG, Dataset):
         self.augment, self.skip_bad = augment, skip_bad
         entries = read_captions(self.root, captions, skip_bad, allow_outside_root)
         fmt = captions if captions != "auto" else ("jsonl" if (self.root / "captions.jsonl").is_file() else "txt")
-        for key in list(entries):
-            path, caps = entries[key]
-            caps = [c for c in caps if tokenize(c)]
-            if not caps:
+        for key, (path, caps) in list(entries.items()):
+            entries[key] = (path, [c for c in caps if tokenize(c)])
+            if not entries[key][1]:
                 del entries[key]
                 src = self.root / "captions.jsonl" if fmt == "jsonl" else path.with_suffix(".txt")
                 _bad(f"no usable caption (no words) for {path} in {src}", skip_bad)
-                continue
-            entries[key] = (path, caps)
         if skip_bad:
-            for key in list(entries):
+            for key, (path, _) in list(entries.items()):
                 try:
-                    check_image(entries[key][0])
+                    check_image(path)
                 except OSError as exc:
                     _bad(without_hint(exc), True)
                     del entries[key]
@@ -208,15 +205,12 @@ class FolderDataset(ItemRNG, Dataset):
     @staticmethod
     def _splits(keys: list[str], split_file, test_fraction: float) -> dict[str, list[str]]:
         if split_file is None:
-            out: dict[str, list[str]] = {"train": [], "test": []}
-            for k in keys:
-                out[hash_split(k, test_fraction)].append(k)
-            return out
+            return {s: [k for k in keys if hash_split(k, test_fraction) == s] for s in ("train", "test")}
         path = Path(split_file)
         try:
             obj = json.loads(path.read_bytes().decode("utf-8"))
-            listed = {s: [Path(k).with_suffix("").as_posix() if Path(k).suffix.lower() in IMAGE_EXTENSIONS else k
-                          for k in obj[s]] for s in ("train", "test")}
+            listed = {s: [_key(Path(k)) if Path(k).suffix.lower() in IMAGE_EXTENSIONS else k for k in obj[s]]
+                      for s in ("train", "test")}
         except FileNotFoundError:
             raise FileNotFoundError(f"split file not found: {path}") from None
         except UnicodeDecodeError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -63,11 +64,10 @@ def _open(path: Path) -> Image.Image:
     return im
 
 
-def _unsupported(im: Image.Image, fmt: str | None = None) -> str | None:
+def _check_mode(im: Image.Image, fmt: str | None = None) -> None:
     if im.mode == "F" or (im.mode in ("I", "I;32", "I;32B", "I;32L") and (fmt or im.format) != "PNG"):
-        return (f"mode {im.mode} (32-bit integer or floating-point pixels) has no fixed range to map to 8 bits; "
-                "convert the file to 8- or 16-bit RGB or grayscale")
-    return None
+        raise ValueError(f"mode {im.mode} (32-bit integer or floating-point pixels) has no fixed range to map to "
+                         "8 bits; convert the file to 8- or 16-bit RGB or grayscale")
 
 
 def to_rgb(im: Image.Image, fmt: str | None = None) -> Image.Image:
@@ -84,9 +84,7 @@ def to_rgb(im: Image.Image, fmt: str | None = None) -> Image.Image:
 
     ``fmt``: the file format when ``im`` is no longer the opened file (e.g. after a transpose).
     """
-    reason = _unsupported(im, fmt)
-    if reason:
-        raise ValueError(reason)
+    _check_mode(im, fmt)
     if im.mode in _16BIT or im.mode == "I":  # 16-bit grayscale (PNG 16-bit reads as "I" on older Pillow)
         arr = np.asarray(im).astype(np.int64)
         grey = Image.fromarray(np.clip(arr >> 8, 0, 255).astype(np.uint8), "L")
@@ -102,46 +100,44 @@ def to_rgb(im: Image.Image, fmt: str | None = None) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_rgb(path: str | Path, exif_transpose: bool = False) -> Image.Image:
-    """Read ``path`` as an 8-bit RGB image (``to_rgb``: transparency on ``BACKGROUND``, 16-bit scaled, first
-    frame). Refuses images over ``MAX_PIXELS`` (``ImageTooLargeError``, an ``OSError``) and raises
-    ``OSError`` with a one-line message naming the file for anything unreadable. ``exif_transpose``: turn
-    the image upright as its EXIF orientation tag says (camera photos)."""
+def _read(path: str | Path, use: Callable[[Image.Image], Any], errors: tuple[type[Exception], ...]) -> Any:
+    """``use(image)`` on the opened file; a missing file is a ``FileNotFoundError``, an image over the limit an
+    ``ImageTooLargeError`` and any of ``errors`` an ``OSError`` with a one-line message naming the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"image file not found: {path}")
     try:
         with _open(path) as im:
-            if exif_transpose:
-                from PIL import ImageOps
-
-                return to_rgb(ImageOps.exif_transpose(im), im.format)
-            return to_rgb(im)
+            return use(im)
     except ImageTooLargeError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError) as exc:
+    except errors as exc:
         raise OSError(f"cannot read image {path}: {_one_line(exc)} (corrupt, truncated or unsupported; "
                       f"{SKIP_BAD_HINT})") from exc
+
+
+def load_rgb(path: str | Path, exif_transpose: bool = False) -> Image.Image:
+    """Read ``path`` as an 8-bit RGB image (``to_rgb``: transparency on ``BACKGROUND``, 16-bit scaled, first
+    frame). Refuses images over ``MAX_PIXELS`` (``ImageTooLargeError``, an ``OSError``) and raises
+    ``OSError`` with a one-line message naming the file for anything unreadable. ``exif_transpose``: turn
+    the image upright as its EXIF orientation tag says (camera photos)."""
+    errors = (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError, EOFError)
+    if not exif_transpose:
+        return _read(path, to_rgb, errors)
+    from PIL import ImageOps
+
+    return _read(path, lambda im: to_rgb(ImageOps.exif_transpose(im), im.format), errors)
 
 
 def check_image(path: str | Path) -> None:
     """Cheap check without decoding every pixel: the file opens as an image, is within ``MAX_PIXELS``, has a
     mode ``to_rgb`` accepts and passes PIL's ``verify()``. Raises ``OSError`` naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    try:
-        im = _open(path)
-        with im:
-            reason = _unsupported(im)
-            if reason:
-                raise ValueError(reason)
-            im.verify()
-    except ImageTooLargeError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any decoder error
-        raise OSError(f"cannot read image {path}: {_one_line(exc)} (corrupt, truncated or unsupported; "
-                      f"{SKIP_BAD_HINT})") from exc
+
+    def use(im: Image.Image) -> None:
+        _check_mode(im)
+        im.verify()
+
+    _read(path, use, (Exception,))  # any decoder error
 
 
 def load_first_readable(

@@ -25,7 +25,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from .images import load_first_readable, ItemRNG, load_rgb, official_transform
-from .vocab import END_TOKEN, load_damsm_pickle, pad_tokens, safe_load_pickle, tokenize
+from .vocab import Vocab, load_damsm_pickle, pad_tokens, safe_load_pickle, tokenize
 
 __all__ = [
     "CAPTIONS_PER_IMAGE",
@@ -142,15 +142,10 @@ def check_layout(root: str | Path, kind: str, check_images: bool = True) -> Layo
     optional = [_ENCODER_FILE[kind], _ENCODER_FILE[kind].replace("text_", "image_"), _NPZ_FILE[kind]]
     rep.optional_missing = [str(root / o) for o in optional if not (root / o).exists()]
     if check_images:
-        for split in ("train", "test"):
-            fn = root / split / "filenames.pickle"
-            if not fn.is_file():
-                continue
-            for key in _load_filenames(fn):
-                rep.n_images += 1
-                p = image_path(root, kind, split, key)
-                if not p.is_file():
-                    rep.missing_images.append(str(p))
+        lists = [(s, root / s / "filenames.pickle") for s in ("train", "test")]
+        paths = [image_path(root, kind, s, key) for s, fn in lists if fn.is_file() for key in _load_filenames(fn)]
+        rep.n_images = len(paths)
+        rep.missing_images = [str(p) for p in paths if not p.is_file()]
     return rep
 
 
@@ -192,13 +187,10 @@ class OfficialDataset(ItemRNG, Dataset):
         all_caps = caps.train if split == "train" else caps.test
         fn = self.root / split / "filenames.pickle"
         keys = _load_filenames(fn)
-        need = len(keys) * self.captions_per_image
-        if len(all_caps) < need:
-            raise ValueError(
-                f"{pk}: {len(all_caps)} {split} captions but {fn} lists {len(keys)} images × "
-                f"{self.captions_per_image} captions = {need}"
-            )
         n = self.captions_per_image
+        if len(all_caps) < len(keys) * n:
+            raise ValueError(f"{pk}: {len(all_caps)} {split} captions but {fn} lists {len(keys)} images × "
+                             f"{n} captions = {len(keys) * n}")
         entries = [(k, all_caps[i * n : (i + 1) * n]) for i, k in enumerate(keys)]
         self.bboxes = load_cub_bboxes(self.root / "CUB_200_2011") if self.kind == "cub" else {}
         if self.kind == "cub":
@@ -243,7 +235,7 @@ class OfficialDataset(ItemRNG, Dataset):
         j, img = load_first_readable(self.load_image, i, len(self), self.skip_bad, self.root)
         caps = self._caps[j]
         k = int(rng.integers(len(caps)))
-        order = [k, *[(k + d) % len(caps) for d in range(1, len(caps))]]
+        order = [(k + d) % len(caps) for d in range(len(caps))]
         ids = next((caps[m] for m in order if len(caps[m]) > 0), None)  # official: empty captions give length 0
         if ids is None:
             raise ValueError(f"all captions of {self.keys[j]} are empty in {self.root / 'captions_DAMSM.pickle'}")
@@ -277,10 +269,9 @@ def make_fixture(
     r = random.Random(seed)
     n_caps = CAPTIONS_PER_IMAGE[kind]
     info: dict = {"root": root, "kind": kind, "keys": {}, "bboxes": {}, "sizes": {}, "captions": {}}
-    texts: dict[str, list[list[str]]] = {}
     img_id = 0
     for split, n in (("train", n_train), ("test", n_test)):
-        keys = []
+        keys = info["keys"][split] = []
         for j in range(n):
             img_id += 1
             if kind == "cub":
@@ -289,8 +280,7 @@ def make_fixture(
                 key = f"COCO_{'train' if split == 'train' else 'val'}2014_{img_id:012d}"
             w, h = r.randint(80, 160), r.randint(70, 140)
             info["sizes"][key] = (w, h)
-            arr = np.zeros((h, w, 3), dtype=np.uint8)
-            arr[:] = (r.randrange(256), r.randrange(256), r.randrange(256))
+            arr = np.full((h, w, 3), (r.randrange(256), r.randrange(256), r.randrange(256)), dtype=np.uint8)
             arr[: h // 2, : w // 3] = (255, 0, 0)  # a marker so flips and crops are visible
             if kind == "cub":
                 bw, bh = r.randint(20, w // 2), r.randint(20, h // 2)
@@ -298,37 +288,27 @@ def make_fixture(
                     bx, by = r.randint(0, 5), r.randint(0, 5)
                 else:
                     bx, by = r.randint(0, w - bw), r.randint(0, h - bh)
-                bbox = (float(bx) + 0.5, float(by), float(bw), float(bh) + 0.5)
-                info["bboxes"][key] = bbox
+                info["bboxes"][key] = (float(bx) + 0.5, float(by), float(bw), float(bh) + 0.5)
             p = image_path(root, kind, split, key)
             p.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(arr).save(p, quality=95)
-            caps = []
+            caps = info["captions"][key] = []
             for c in range(n_caps):
                 length = r.randint(22, 30) if c == 0 else r.randint(4, 16)
-                caps.append([r.choice(_FIXTURE_WORDS) for _ in range(length)])
-            texts[key] = caps
-            info["captions"][key] = [" ".join(c) for c in caps]
+                caps.append(" ".join(r.choice(_FIXTURE_WORDS) for _ in range(length)))
+            tp = root / "text" / f"{key}.txt"
+            tp.parent.mkdir(parents=True, exist_ok=True)
+            tp.write_text("\n".join(caps) + "\n", encoding="utf-8")
             keys.append(key)
-        info["keys"][split] = keys
         (root / split).mkdir(parents=True, exist_ok=True)
         with open(root / split / "filenames.pickle", "wb") as f:
             pickle.dump(keys, f, protocol=2)
-        for key in keys:
-            tp = root / "text" / f"{key}.txt"
-            tp.parent.mkdir(parents=True, exist_ok=True)
-            tp.write_text("\n".join(info["captions"][key]) + "\n", encoding="utf-8")
     # vocabulary in first-seen order over train then test (docs/official_behaviour.md §12.4)
-    wordtoix: dict[str, int] = {END_TOKEN: 0}
-    for split in ("train", "test"):
-        for key in info["keys"][split]:
-            for cap in info["captions"][key]:
-                for t in tokenize(cap):
-                    wordtoix.setdefault(t, len(wordtoix))
-    ixtoword = {i: w for w, i in wordtoix.items()}
-    enc = {s: [[wordtoix[t] for t in tokenize(c)] for k in info["keys"][s] for c in info["captions"][k]] for s in ("train", "test")}
+    captions = {s: [c for k in info["keys"][s] for c in info["captions"][k]] for s in ("train", "test")}
+    vocab = Vocab.from_captions(captions["train"] + captions["test"])
+    enc = {s: [[vocab.wordtoix[t] for t in tokenize(c)] for c in caps] for s, caps in captions.items()}
     with open(root / "captions_DAMSM.pickle", "wb") as f:
-        pickle.dump([enc["train"], enc["test"], ixtoword, wordtoix], f, protocol=2)
+        pickle.dump([enc["train"], enc["test"], vocab.ixtoword, vocab.wordtoix], f, protocol=2)
     if kind == "cub":
         cub = root / "CUB_200_2011"
         all_keys = info["keys"]["train"] + info["keys"]["test"]

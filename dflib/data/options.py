@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATASET_NAMES", "dataset_class", "dataset_option_names", "check_dataset_options"]
+__all__ = ["DATASET_NAMES", "dataset_class", "check_dataset_options"]
 
 DATASET_NAMES = ("shapes", "emoji", "cub", "coco", "folder", "birds")
 # arguments that build_dataset passes itself: not options
@@ -32,40 +32,17 @@ def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
 def dataset_class(name: str) -> type:
     """The class ``build_dataset(name)`` builds; an unknown name is a ``ValueError`` with the closest one."""
     if name == "shapes":
-        from .shapes import ShapesDataset
-
-        return ShapesDataset
-    if name == "emoji":
-        from .emoji import EmojiDataset
-
-        return EmojiDataset
-    if name in ("cub", "coco", "birds"):
-        from .official import OfficialDataset
-
-        return OfficialDataset
-    if name == "folder":
-        from .folder import FolderDataset
-
-        return FolderDataset
-    raise ValueError(f"data.name={name!r} is not a dataset{_did_you_mean(name, DATASET_NAMES)}: choose one of "
-                     f"{', '.join(DATASET_NAMES[:-1])}")
-
-
-def _parameters(cls: type) -> dict[str, inspect.Parameter]:
-    params = inspect.signature(cls.__init__).parameters
-    return {n: p for n, p in params.items() if n not in _GIVEN and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
-
-
-def dataset_option_names(name: str) -> list[str]:
-    """The options the dataset ``name`` takes (its class's keyword arguments that ``build_dataset`` does not set)."""
-    return list(_parameters(dataset_class(name)))
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    try:
-        return typing.get_type_hints(cls.__init__)
-    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: names are still checked
-        return {}
+        from .shapes import ShapesDataset as cls
+    elif name == "emoji":
+        from .emoji import EmojiDataset as cls
+    elif name in ("cub", "coco", "birds"):
+        from .official import OfficialDataset as cls
+    elif name == "folder":
+        from .folder import FolderDataset as cls
+    else:
+        raise ValueError(f"data.name={name!r} is not a dataset{_did_you_mean(name, DATASET_NAMES)}: choose one of "
+                         f"{', '.join(DATASET_NAMES[:-1])}")
+    return cls
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -107,7 +84,12 @@ def check_dataset_options(name: str, options: Mapping[str, Any], prefix: str = "
     cls = dataset_class(name)
     if not isinstance(options, Mapping):
         raise ValueError(f"{prefix}={options!r} must be a mapping of option names to values, e.g. {{max_objects: 1}}")
-    params, hints = _parameters(cls), _hints(cls)
+    params = [n for n, p in inspect.signature(cls.__init__).parameters.items()
+              if n not in _GIVEN and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - an annotation that cannot be resolved: names are still checked
+        hints = {}
     for key, value in options.items():
         if key not in params:
             what = f"{prefix} {key}" if prefix.startswith("--") else f"setting {prefix}.{key}"

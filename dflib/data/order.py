@@ -16,8 +16,7 @@ __all__ = ["ResumableBatches"]
 
 
 class _SeededItems(torch.utils.data.Dataset):
-    """Wraps a dataset so that item ``(index, seed)`` re-seeds its per-item draws (caption choice,
-    augmentation) first: the draws then depend only on the data order, which makes resume exact."""
+    """Item ``(index, seed)``: ``dataset[index]`` with its per-item draws re-seeded from ``seed`` first."""
 
     def __init__(self, dataset: torch.utils.data.Dataset) -> None:
         self.dataset = dataset
@@ -78,11 +77,9 @@ class ResumableBatches:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch)).tolist()
         mine = perm[self.rank :: self.world][: self.per_rank]
         base = (self.seed * 1_000_003 + epoch * 7_919) * 1_048_576
-        out = []
-        for b in range(self.batches_per_epoch):
-            pos = range(b * self.batch_size, (b + 1) * self.batch_size)
-            out.append([(mine[i], (base + i * self.world + self.rank) % 2**62) for i in pos])
-        return out
+        bs = self.batch_size
+        return [[(mine[i], (base + i * self.world + self.rank) % 2**62) for i in range(b * bs, (b + 1) * bs)]
+                for b in range(self.batches_per_epoch)]
 
     def __iter__(self) -> Iterator[dict]:
         """Endless: yields batches, advancing ``(epoch, batch)`` after each."""

@@ -33,7 +33,6 @@ from torch.utils.data import Dataset
 
 from .images import ItemRNG
 from .shapes_draw import (
-    ATTRIBUTE_VALUES,
     BACKGROUND_NAMES,
     BACKGROUND_RGB,
     CAPTION_ATTRIBUTES,
@@ -52,13 +51,6 @@ from .shapes_draw import (
     shape_alpha,
 )
 from .shapes_text import (
-    BACKGROUND_WORDS,
-    COLOR_WORDS,
-    PAIR_TEMPLATES,
-    SHAPE_WORDS,
-    SINGLE_TEMPLATES,
-    SIZE_WORDS,
-    STATED_TEMPLATES,
     make_caption,
     make_stated_caption,
     parse_caption,
@@ -77,21 +69,11 @@ __all__ = [
     "BACKGROUND_RGB",
     "LAYOUTS",
     "POSITION_NAMES",
-    "ATTRIBUTE_VALUES",
     "CAPTION_ATTRIBUTES",
-    "SHAPE_WORDS",
-    "COLOR_WORDS",
-    "BACKGROUND_WORDS",
-    "SIZE_WORDS",
-    "SINGLE_TEMPLATES",
-    "PAIR_TEMPLATES",
-    "STATED_TEMPLATES",
     "Scene",
     "ShapesDataset",
     "shapes_vocab",
     "parse_caption",
-    "make_caption",
-    "make_stated_caption",
     "stated_attributes",
     "render_scene",
     "shape_alpha",
@@ -202,17 +184,15 @@ class ShapesDataset(ItemRNG, Dataset):
         if jitter is not None and not 0 <= int(jitter) <= imsize // 4:
             raise ValueError(f"shapes: jitter must be None (the layout's default) or 0..{imsize // 4} px, got {jitter!r}")
         self.jitter = None if jitter is None else int(jitter)  # caps the random shift of every object
+        self.positions: tuple[int, ...] | None = None
         if positions is not None:
             if isinstance(positions, (str, int)):
                 positions = [positions]
-            idx = tuple(dict.fromkeys(_position_index(p) for p in positions))
-            if not idx:
+            self.positions = tuple(dict.fromkeys(_position_index(p) for p in positions))
+            if not self.positions:
                 raise ValueError("shapes: positions must name at least one position")
-            if layout == "center" and idx != (4,):
+            if layout == "center" and self.positions != (4,):
                 raise ValueError("shapes: layout='center' draws the center only; use layout='spread' for positions")
-            self.positions: tuple[int, ...] | None = idx
-        else:
-            self.positions = None
         states = {"size": state_size, "position": state_position, "background": state_background}
         for k, v in states.items():
             if v is not None and not 0.0 <= float(v) <= 1.0:
@@ -225,29 +205,22 @@ class ShapesDataset(ItemRNG, Dataset):
         self._legacy = layout in ("grid", "center") and not isinstance(background, tuple) and self.positions is None
         if not self._legacy and max_objects != 1:
             raise ValueError("shapes: a list of backgrounds or of positions draws one object; set max_objects=1")
-        self._setup_lattice()
+        # pixel centres of the 3x3 positions along each axis: the grid cells, or the inset 'spread' lattice
+        self._grid_axis = self._axis = [int((k + 0.5) * imsize / 3) for k in range(3)]
+        if layout == "spread":
+            self._spread_jitter = 1 if self.jitter is None else self.jitter
+            half = max(int(math.ceil(_radius(z, imsize, self.object_scale))) for z in self.allowed("size"))
+            step = imsize // 2 - 1 - self._spread_jitter - half
+            if step < 2 * self._spread_jitter + 2:
+                raise ValueError(
+                    f"shapes: layout='spread' at {imsize} px has no room for {len(POSITION_NAMES)} separable positions "
+                    f"(object_scale={self.object_scale}, jitter={self._spread_jitter}); use a smaller object_scale "
+                    f"or jitter, or a larger imsize")
+            self._axis = [imsize // 2 + (k - 1) * step for k in range(3)]
         self.vocab = shapes_vocab()
 
     # ----------------------------------------------------------------------------------------------
     # what the options allow
-    def _setup_lattice(self) -> None:
-        s = self.imsize
-        grid = [int((k + 0.5) * s / 3) for k in range(3)]
-        sizes = self.allowed("size")
-        if self.layout == "spread":
-            self._spread_jitter = 1 if self.jitter is None else self.jitter
-            half = max(int(math.ceil(_radius(z, s, self.object_scale))) for z in sizes)
-            step = s // 2 - 1 - self._spread_jitter - half
-            if step < 2 * self._spread_jitter + 2:
-                raise ValueError(
-                    f"shapes: layout='spread' at {s} px has no room for {len(POSITION_NAMES)} separable positions "
-                    f"(object_scale={self.object_scale}, jitter={self._spread_jitter}); use a smaller object_scale "
-                    f"or jitter, or a larger imsize")
-            axis = [s // 2 + (k - 1) * step for k in range(3)]
-        else:
-            axis = grid
-        self._grid_axis, self._axis = grid, axis
-
     def allowed(self, attribute: str) -> tuple[int, ...]:
         """The values (indices into the ``*_NAMES`` tuples) that ``attribute`` of the primary object takes
         in this dataset."""
@@ -259,11 +232,10 @@ class ShapesDataset(ItemRNG, Dataset):
             if self.layout == "center":
                 return (4,)
             return tuple(range(len(POSITION_NAMES))) if self.positions is None else self.positions
+        bgs = self._background_pool()
         if attribute == "background":
-            bgs = self._background_pool()
-            return tuple(b for b in range(len(BACKGROUND_NAMES)) if b in bgs)
+            return tuple(sorted(bgs))
         if attribute == "color":
-            bgs = self._background_pool()
             return tuple(c for c in range(len(COLOR_NAMES)) if any(b != c for b in bgs))
         raise ValueError(f"unknown attribute {attribute!r}; choose one of {CAPTION_ATTRIBUTES}")
 
@@ -290,7 +262,10 @@ class ShapesDataset(ItemRNG, Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def _check(self, i: int) -> int:
+    def _check(self, i: int, k: int = 0) -> int:
+        """Item index ``i`` (negative counts from the end) after checking it and caption index ``k``."""
+        if not 0 <= k < self.captions_per_image:
+            raise IndexError(f"caption index {k} out of range (captions_per_image={self.captions_per_image})")
         if not -self.length <= i < self.length:
             raise IndexError(f"shapes: index {i} out of range for {self.length} items")
         return i % self.length
@@ -311,13 +286,8 @@ class ShapesDataset(ItemRNG, Dataset):
             color = r.choice([c for c in range(ncol) if c != background])
         if self.size is not None:
             size = SIZE_NAMES.index(self.size)  # drawn above all the same, so other attributes do not change
-        if self.layout == "center":
-            position = 4
-            j1 = _max_jitter_centre(size, self.imsize, self.object_scale)
-        else:
-            position = r.randrange(9)
-            j1 = _max_jitter(size, self.imsize, self.object_scale)
-        j1 = self._cap_jitter(j1)
+        position = 4 if self.layout == "center" else r.randrange(9)
+        j1 = self._max_shift(size)
         jitter = [r.randint(-j1, j1), r.randint(-j1, j1), 0, 0]
         if n == 1:
             return Scene(shape, color, size, position, background, 1, jitter=tuple(jitter))
@@ -326,7 +296,7 @@ class ShapesDataset(ItemRNG, Dataset):
             size2 = size
         color2 = r.choice([c for c in range(ncol) if c != background])
         position2 = r.choice([p for p in range(9) if p != position])
-        j2 = self._cap_jitter(_max_jitter(size2, self.imsize, self.object_scale))
+        j2 = self._max_shift(size2)
         jitter[2:] = [r.randint(-j2, j2), r.randint(-j2, j2)]
         return Scene(shape, color, size, position, background, 2, shape2, color2, size2, position2, tuple(jitter))
 
@@ -353,27 +323,25 @@ class ShapesDataset(ItemRNG, Dataset):
             color = r.choices(cands, weights=[1.0 / sum(1 for x in pool if x != c) for c in cands])[0]
         else:
             color = r.choice(self.allowed("color"))
-        shape = int(fixed["shape"]) if "shape" in fixed else r.choice(self.allowed("shape"))
-        size = int(fixed["size"]) if "size" in fixed else r.choice(self.allowed("size"))
-        position = int(fixed["position"]) if "position" in fixed else r.choice(self.allowed("position"))
+        shape, size, position = (int(fixed[a]) if a in fixed else r.choice(self.allowed(a))
+                                 for a in ("shape", "size", "position"))
         if "background" in fixed:
             background = int(fixed["background"])
             if background == color:
                 raise ValueError("sample_scene: the object colour never equals the background")
         else:
             background = r.choice([b for b in pool if b != color])
-        if self.layout == "spread":
-            j = self._spread_jitter
-        elif self.layout == "center":
-            j = self._cap_jitter(_max_jitter_centre(size, self.imsize, self.object_scale))
-        else:
-            j = self._cap_jitter(_max_jitter(size, self.imsize, self.object_scale))
+        j = self._max_shift(size)
         row, col = divmod(position, 3)
         dx = self._axis[col] - self._grid_axis[col] + r.randint(-j, j)
         dy = self._axis[row] - self._grid_axis[row] + r.randint(-j, j)
         return Scene(shape, color, size, position, background, 1, jitter=(dx, dy, 0, 0))
 
-    def _cap_jitter(self, j: int) -> int:
+    def _max_shift(self, size: int) -> int:
+        """The largest shift (px, each axis) of an object of size index ``size`` in this layout."""
+        if self.layout == "spread":
+            return self._spread_jitter
+        j = (_max_jitter_centre if self.layout == "center" else _max_jitter)(size, self.imsize, self.object_scale)
         return j if self.jitter is None else min(j, self.jitter)
 
     # ----------------------------------------------------------------------------------------------
@@ -388,12 +356,8 @@ class ShapesDataset(ItemRNG, Dataset):
             return [stated_attributes(c) for c in self.captions(i)]
         k = self.captions_per_image
         r = random.Random(_item_seed(self.seed, self.split, i, _PLAN_STREAM))
-        plan = [{"color": True, "shape": True} for _ in range(k)]
-        for a in _STATE_OPTIONS:
-            chosen = set(r.sample(range(k), _stochastic_count(self.state[a], k, r)))
-            for j in range(k):
-                plan[j][a] = j in chosen
-        return [{a: p[a] for a in CAPTION_ATTRIBUTES} for p in plan]
+        chosen = {a: set(r.sample(range(k), _stochastic_count(self.state[a], k, r))) for a in _STATE_OPTIONS}
+        return [{a: a not in chosen or j in chosen[a] for a in CAPTION_ATTRIBUTES} for j in range(k)]
 
     def _caption(self, i: int, k: int, scene: Scene) -> tuple[str, dict[str, bool]]:
         r = random.Random(_item_seed(self.seed, self.split, i, k + 1))
@@ -405,9 +369,7 @@ class ShapesDataset(ItemRNG, Dataset):
 
     def caption(self, i: int, k: int) -> str:
         """Caption ``k`` of item ``i``."""
-        if not 0 <= k < self.captions_per_image:
-            raise IndexError(f"caption index {k} out of range (captions_per_image={self.captions_per_image})")
-        i = self._check(i)
+        i = self._check(i, k)
         return self._caption(i, k, self.scene(i))[0]
 
     def captions(self, i: int) -> list[str]:
@@ -416,7 +378,7 @@ class ShapesDataset(ItemRNG, Dataset):
 
     def image(self, i: int) -> torch.Tensor:
         """Float32 (3,H,W) image of item ``i`` in [-1,1]."""
-        return torch.from_numpy(render_scene(self.scene(i), self.imsize, self.supersample, self.object_scale))
+        return self.render(self.scene(i))
 
     def render(self, scene: Scene) -> torch.Tensor:
         """Float32 (3,H,W) image of ``scene`` at this dataset's size and object scale."""
@@ -424,9 +386,7 @@ class ShapesDataset(ItemRNG, Dataset):
 
     def item(self, i: int, k: int, rng: np.random.Generator | None = None) -> dict:
         """Item ``i`` with caption ``k`` (``rng`` draws the token padding; default: this dataset's draws)."""
-        if not 0 <= k < self.captions_per_image:
-            raise IndexError(f"caption index {k} out of range (captions_per_image={self.captions_per_image})")
-        i = self._check(int(i))
+        i = self._check(int(i), k)
         scene = self.scene(i)
         caption, stated = self._caption(i, k, scene)
         tokens, length = pad_tokens(self.vocab.encode(caption), self.words_num, self._rng() if rng is None else rng)

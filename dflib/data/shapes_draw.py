@@ -4,7 +4,7 @@ and :func:`render_scene` (numpy only). The dataset is :mod:`dflib.data.shapes`."
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -68,11 +68,7 @@ class Scene:
 
     def attrs(self) -> dict[str, int]:
         """Ground truth for evaluation (indices into the *_NAMES tuples)."""
-        return {
-            "shape": self.shape, "color": self.color, "size": self.size, "position": self.position,
-            "background": self.background, "n_objects": self.n_objects, "shape2": self.shape2,
-            "color2": self.color2, "size2": self.size2, "position2": self.position2,
-        }
+        return {k: v for k, v in asdict(self).items() if k != "jitter"}
 
 
 def _in_polygon(x: np.ndarray, y: np.ndarray, poly: list[tuple[float, float]]) -> np.ndarray:
@@ -96,12 +92,8 @@ def _inside(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     if shape == "triangle":
         return _in_polygon(u, v, [(0.0, -0.95), (0.97, 0.72), (-0.97, 0.72)])
     if shape == "star":
-        pts = []
-        for k in range(10):
-            rad = 1.0 if k % 2 == 0 else 0.45
-            ang = -math.pi / 2 + k * math.pi / 5
-            pts.append((rad * math.cos(ang), rad * math.sin(ang) + 0.08))
-        return _in_polygon(u, v, pts)
+        rad_ang = [(1.0 if k % 2 == 0 else 0.45, -math.pi / 2 + k * math.pi / 5) for k in range(10)]
+        return _in_polygon(u, v, [(rad * math.cos(ang), rad * math.sin(ang) + 0.08) for rad, ang in rad_ang])
     if shape == "heart":  # (x^2 + y^2 - 1)^3 - x^2 y^3 <= 0, y up
         x, y = u * 1.2, 0.12 - 1.15 * v
         return (x * x + y * y - 1.0) ** 3 - x * x * y**3 <= 0.0
@@ -134,16 +126,6 @@ def _radius(size: int, imsize: int, scale: float = 1.0) -> float:
     return SIZE_RADIUS[SIZE_NAMES[size]] * imsize * scale
 
 
-def _object_centre(
-    position: int, size: int, imsize: int, dx: int, dy: int, scale: float = 1.0
-) -> tuple[int, int, float]:
-    row, col = divmod(position, 3)
-    radius = _radius(size, imsize, scale)
-    cx = int((col + 0.5) * imsize / 3) + dx
-    cy = int((row + 0.5) * imsize / 3) + dy
-    return cx, cy, radius
-
-
 def _max_jitter(size: int, imsize: int, scale: float = 1.0) -> int:
     return max(0, int(imsize / 6 - _radius(size, imsize, scale) - 1))
 
@@ -162,8 +144,9 @@ def render_scene(scene: Scene, imsize: int, supersample: int = 4, scale: float =
     if scene.n_objects > 1:
         objs.append((scene.shape2, scene.color2, scene.size2, scene.position2, scene.jitter[2], scene.jitter[3]))
     for shape, color, size, position, dx, dy in objs:
-        cx, cy, radius = _object_centre(position, size, imsize, dx, dy, scale)
-        alpha = shape_alpha(SHAPE_NAMES[shape], radius, supersample)
+        row, col = divmod(position, 3)  # the centre of its grid cell, shifted by (dx, dy)
+        cx, cy = int((col + 0.5) * imsize / 3) + dx, int((row + 0.5) * imsize / 3) + dy
+        alpha = shape_alpha(SHAPE_NAMES[shape], _radius(size, imsize, scale), supersample)
         half = alpha.shape[0] // 2
         y0, x0 = cy - half, cx - half
         ys, xs = max(0, y0), max(0, x0)

@@ -207,11 +207,11 @@ def parse_caption(caption: str) -> dict[str, int]:
 @lru_cache(maxsize=1)
 def shapes_vocab() -> Vocab:
     """The vocabulary of every word any template can produce, in a fixed order (seed independent)."""
-    texts: list[str] = []
     stated = tuple(t for ts in STATED_TEMPLATES.values() for t in ts) + _SIZED_FORMS + _UNSIZED_FORMS
     forms = SINGLE_TEMPLATES + PAIR_TEMPLATES + _OBJECT_FORMS + _CORNER_FORMS + _SIDE_FORMS + _EDGE_FORMS + _CENTER_FORMS
-    for t in forms + stated:  # the stated templates come last and add no word: the vocabulary is unchanged
-        texts.append(" ".join(w for w in t.replace("{", " {").replace("}", "} ").split() if "{" not in w))
+    # the stated templates come last and add no word: the vocabulary is unchanged
+    texts = [" ".join(w for w in t.replace("{", " {").replace("}", "} ").split() if "{" not in w)
+             for t in forms + stated]
     texts.append("a")
     for table in (SHAPE_WORDS, BACKGROUND_WORDS, SIZE_WORDS, _VERT_WORDS, _HORIZ_WORDS):
         texts.extend(w for words in table.values() for w in words)

@@ -42,13 +42,8 @@ class UnsafePickleError(pickle.UnpicklingError):
 
 def tokenize(text: str) -> list[str]:
     """Official tokeniser (docs/official_behaviour.md §12.4): ``"a Red-bird!"`` -> ``['a', 'red', 'bird']``."""
-    text = text.replace("\ufffd\ufffd", " ").lower()
-    out = []
-    for tok in _WORD_RE.findall(text):
-        tok = tok.encode("ascii", "ignore").decode("ascii")
-        if tok:
-            out.append(tok)
-    return out
+    words = _WORD_RE.findall(text.replace("\ufffd\ufffd", " ").lower())
+    return [tok for tok in (w.encode("ascii", "ignore").decode("ascii") for w in words) if tok]
 
 
 class _PlainDataUnpickler(pickle.Unpickler):
@@ -103,14 +98,10 @@ def pad_tokens(
     if n == 0:
         raise ValueError("pad_tokens: the caption has no tokens (length must be >= 1)")
     arr = np.asarray(ids, dtype=np.int64)
-    out = np.zeros(words_num, dtype=np.int64)
     if n <= words_num:
-        out[:n] = arr
-        return out, n
+        return np.pad(arr, (0, words_num - n)), n
     rng = np.random.default_rng() if rng is None else rng
-    keep = np.sort(rng.choice(n, size=words_num, replace=False))
-    out[:] = arr[keep]
-    return out, words_num
+    return arr[np.sort(rng.choice(n, size=words_num, replace=False))], words_num
 
 
 class Vocab:
@@ -133,10 +124,7 @@ class Vocab:
     @classmethod
     def from_captions(cls, texts: Iterable[str]) -> "Vocab":
         """Every word of ``texts`` (train then test captions), numbered from 1 in first-seen order."""
-        seen: dict[str, None] = {}
-        for text in texts:
-            for tok in tokenize(text):
-                seen.setdefault(tok, None)
+        seen = dict.fromkeys(tok for text in texts for tok in tokenize(text))
         seen.pop(END_TOKEN, None)
         return cls([END_TOKEN, *seen])
 
@@ -170,8 +158,7 @@ class Vocab:
         """Write ``{"ixtoword": [word0, word1, ...]}`` as JSON (index = list position)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        words = [self.ixtoword[i] for i in range(len(self))]
-        path.write_text(json.dumps({"ixtoword": words}, indent=0), encoding="utf-8")
+        path.write_text(json.dumps({"ixtoword": list(self.ixtoword.values())}, indent=0), encoding="utf-8")
 
     # ---- use ----------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -194,23 +181,16 @@ class Vocab:
     def encode(self, text: str, warn: bool = True) -> list[int]:
         """Word ids of ``text``; unknown words are dropped (named in a warning, as the official
         sampler drops them). Empty or all-unknown text raises ``ValueError``."""
-        toks = tokenize(text)
-        if not toks:
+        known, unknown = self.split_known(text)
+        if not known and not unknown:
             raise ValueError(f"prompt {text!r} contains no words (after lower-casing and keeping \\w+ ASCII tokens)")
-        ids, unknown = [], []
-        for t in toks:
-            i = self.wordtoix.get(t)
-            if i is None or i == 0:
-                unknown.append(t)
-            else:
-                ids.append(i)
-        if not ids:
+        if not known:
             raise ValueError(
                 f"none of the words of {text!r} is in the vocabulary ({len(self)} words); unknown: {unknown}"
             )
         if unknown and warn:
             warnings.warn(f"unknown words dropped from {text!r}: {unknown}", stacklevel=2)
-        return ids
+        return [self.wordtoix[t] for t in known]
 
     def split_known(self, text: str) -> tuple[list[str], list[str]]:
         """``(known, unknown)``: the words of ``text`` (tokenised as captions are) that are in the vocabulary
@@ -228,16 +208,11 @@ class Vocab:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Words of ``ids`` joined by spaces; padding zeros are skipped."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == 0:
-                continue
-            try:
-                out.append(self.ixtoword[i])
-            except KeyError:
-                raise ValueError(f"id {i} is outside the vocabulary (size {len(self)})") from None
-        return " ".join(out)
+        ids = [int(i) for i in ids]
+        bad = [i for i in ids if i not in self.ixtoword]
+        if bad:
+            raise ValueError(f"id {bad[0]} is outside the vocabulary (size {len(self)})")
+        return " ".join(self.ixtoword[i] for i in ids if i != 0)
 
 
 @dataclass

@@ -40,25 +40,28 @@ class GraphedStep:
     def captured(self) -> bool:
         return self.graph is not None
 
-    def _fits(self, inputs: tuple[Tensor, ...]) -> bool:
-        assert self.static_in is not None
-        return len(inputs) == len(self.static_in) and all(
-            t.shape == s.shape and t.dtype == s.dtype and t.device == s.device for t, s in zip(inputs, self.static_in)
-        )
-
     def __call__(self, *inputs: Tensor) -> dict[str, Tensor]:
         if self.static_in is None:
             self.static_in = [t.detach().clone() for t in inputs]  # keeps channels_last
             if self.capture is None:
                 self.capture = inputs[0].is_cuda
-        if not self._fits(inputs):
+        if len(inputs) != len(self.static_in) or any(
+            t.shape != s.shape or t.dtype != s.dtype or t.device != s.device for t, s in zip(inputs, self.static_in)
+        ):
             return dict(self.fn(*inputs))
         with torch.no_grad():
             for s, t in zip(self.static_in, inputs):
                 s.copy_(t)
         self.calls += 1
-        if self.graph is None and (not self.capture or self.calls <= self.warmup):
-            return self._eager()
+        if not self.capture:
+            return {k: v.clone() for k, v in self.fn(*self.static_in).items()}
+        if self.graph is None and self.calls <= self.warmup:  # eager, on a side stream as capture requires
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                out = {k: v.clone() for k, v in self.fn(*self.static_in).items()}
+            torch.cuda.current_stream().wait_stream(side)
+            return out
         if self.graph is None:
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
@@ -66,16 +69,3 @@ class GraphedStep:
         self.graph.replay()
         assert self.static_out is not None
         return {k: v.clone() for k, v in self.static_out.items()}
-
-    def _eager(self) -> dict[str, Tensor]:
-        assert self.static_in is not None
-        if not self.capture:
-            return {k: v.clone() for k, v in self.fn(*self.static_in).items()}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            out = {k: v.clone() for k, v in self.fn(*self.static_in).items()}
-        torch.cuda.current_stream().wait_stream(side)
-        return out
-
-

@@ -8,7 +8,6 @@ the same parameters (registered as a submodule, so optimisers, DDP and ``state_d
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 
 import torch
@@ -47,41 +46,38 @@ def batched_affine_params(netG: nn.Module, y: Tensor) -> list[tuple[Tensor, Tens
     hidden = torch.relu(torch.addmm(b1, y, w1.t()))  # (B, sum C)
     widths = [m.linear1.out_features for m in mlps]
     chunks = torch.split(hidden, widths, dim=1)
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i, c in enumerate(widths):
-        groups[c].append(i)
-    outs: list[Tensor | None] = [None] * len(mlps)
-    for c, idx in groups.items():
+    outs: dict[int, Tensor] = {}
+    for c in dict.fromkeys(widths):  # each width once, in order of first appearance
+        idx = [i for i, w in enumerate(widths) if w == c]
         h = torch.stack([chunks[i] for i in idx])  # (G, B, C)
         w2 = torch.stack([mlps[i].linear2.weight for i in idx])  # (G, C, C)
         b2 = torch.stack([mlps[i].linear2.bias for i in idx])  # (G, C)
         res = torch.baddbmm(b2.unsqueeze(1), h, w2.transpose(1, 2))  # (G, B, C)
-        for j, i in enumerate(idx):
-            outs[i] = res[j]
-    return [(outs[2 * k], outs[2 * k + 1]) for k in range(len(mlps) // 2)]  # type: ignore[misc]
+        outs.update((i, res[j]) for j, i in enumerate(idx))
+    return [(outs[2 * k], outs[2 * k + 1]) for k in range(len(mlps) // 2)]
 
 
-class BatchedAffineG(nn.Module):
+class _Wrapper(nn.Module):
+    """A module around one network (its first submodule); ``z_dim`` is that network's, as samplers read it."""
+
+    @property
+    def z_dim(self) -> int:
+        return int(unwrap(next(self.children())).z_dim)
+
+
+class BatchedAffineG(_Wrapper):
     """NetG with every Affine's ``(gamma, beta)`` computed at once by :func:`batched_affine_params`."""
 
     def __init__(self, netG: NetG) -> None:
         super().__init__()
         self.netG = netG
 
-    @property
-    def z_dim(self) -> int:
-        return int(self.netG.z_dim)
-
     def forward(self, noise: Tensor, sentence: Tensor) -> Tensor:
         y = self.netG.condition(noise, sentence)
         return self.netG(noise, sentence, affine_params=batched_affine_params(self.netG, y))
 
 
-def _full(t: Tensor) -> Tensor:
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
-
-
-class Autocast(nn.Module):
+class Autocast(_Wrapper):
     """``module``'s forward under ``torch.autocast(dtype)``; the output comes back in fp32, so the logits,
     the losses and the MA-GP norm and power are computed in fp32. ``cache=False`` disables autocast's
     weight-cast cache, which CUDA-graph capture requires."""
@@ -90,16 +86,13 @@ class Autocast(nn.Module):
         super().__init__()
         self.module, self.dtype, self.cache = module, dtype, cache
 
-    @property
-    def z_dim(self) -> int:
-        return int(unwrap(self.module).z_dim)
-
     def forward(self, *inputs: Tensor) -> Tensor:
         with torch.autocast(device_type=inputs[0].device.type, dtype=self.dtype, cache_enabled=self.cache):
-            return _full(self.module(*inputs))
+            out = self.module(*inputs)
+            return out.float() if out.dtype in (torch.float16, torch.bfloat16) else out
 
 
-class FakePathCompiled(nn.Module):
+class FakePathCompiled(_Wrapper):
     """``module`` compiled for the passes over fake images, eager for the real-image pass.
 
     MA-GP needs the gradient of ``D(x, e)`` with respect to the image *and* the gradient of that gradient
@@ -112,10 +105,6 @@ class FakePathCompiled(nn.Module):
         super().__init__()
         self.module = module
         self.compiled = torch.compile(module)
-
-    @property
-    def z_dim(self) -> int:
-        return int(unwrap(self.module).z_dim)
 
     def forward(self, *inputs: Tensor) -> Tensor:
         if any(t.is_leaf and t.requires_grad for t in inputs):

@@ -25,8 +25,8 @@ import torch
 __all__ = ["FastOptions", "OPTION_NAMES", "EXACT_OPTIONS", "APPROXIMATE_OPTIONS", "resolve_fast", "cpu_has_native_bf16"]
 
 OPTION_NAMES = ("batched_affine", "channels_last", "bf16", "fused_adam", "cudnn_benchmark", "compile", "cuda_graphs")
-EXACT_OPTIONS = ("batched_affine", "channels_last", "fused_adam", "cudnn_benchmark", "compile", "cuda_graphs")
 APPROXIMATE_OPTIONS = ("bf16",)
+EXACT_OPTIONS = tuple(n for n in OPTION_NAMES if n not in APPROXIMATE_OPTIONS)
 
 
 @dataclass
@@ -54,9 +54,8 @@ class FastOptions:
         ``bench/cpu_speed.py``, ``results/cpu_speed.json``). ``compile`` and ``cuda_graphs`` cost a warm-up and
         stay opt-in; bf16 is approximate and always opt-in.
         """
-        if torch.device(device).type == "cuda":
-            return cls(batched_affine=True, channels_last=True, fused_adam=True, cudnn_benchmark=True)
-        return cls(batched_affine=True, channels_last=True, fused_adam=True)
+        cuda = torch.device(device).type == "cuda"
+        return cls(batched_affine=True, channels_last=True, fused_adam=True, cudnn_benchmark=cuda)
 
     @property
     def exact(self) -> bool:

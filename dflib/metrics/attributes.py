@@ -24,16 +24,11 @@ from torch import Tensor, nn
 from ..noise import truncated_noise
 from .classifier import (
     ATTRIBUTES,
-    LEARNED_ATTRIBUTES,
     REQUIRED_ATTRIBUTES,
     AttributeClassifier,
-    ClassifierConfig,
     _batch,
     _check_attrs,
-    _OPTION_NAMES,
-    background_colour,
-    crop_at,
-    locate_object,
+    _options,
     predict_attributes,
     train_attribute_classifier,
 )
@@ -41,12 +36,7 @@ from .classifier import (
 __all__ = [
     "ATTRIBUTES",
     "REQUIRED_ATTRIBUTES",
-    "LEARNED_ATTRIBUTES",
     "AttributeClassifier",
-    "ClassifierConfig",
-    "background_colour",
-    "locate_object",
-    "crop_at",
     "train_attribute_classifier",
     "predict_attributes",
     "attribute_accuracy",
@@ -106,11 +96,6 @@ def stated_accuracy(
         count[k] = int(m.sum())
         acc[k] = float((y[m] == p[m]).double().mean()) if count[k] else None
     return acc, count
-
-
-def _iter_items(dataset: Any, indices: list[int], batch_size: int) -> Iterator[list[dict]]:
-    for start in range(0, len(indices), batch_size):
-        yield [dataset[i] for i in indices[start : start + batch_size]]
 
 
 def single_object_indices(dataset: Any, n: int) -> list[int]:
@@ -178,16 +163,9 @@ def _encode(encode_fn: Any, items: list[dict], device: torch.device) -> Tensor:
 
 
 def _z_dim(netG: nn.Module, z_dim: int | None) -> int:
-    if z_dim is not None:
-        return int(z_dim)
-    return int(getattr(netG, "z_dim", getattr(netG, "nz", 100)))
+    return int(z_dim) if z_dim is not None else int(getattr(netG, "z_dim", getattr(netG, "nz", 100)))
 
 
-def _noise(n: int, z_dim: int, truncation: float | None, seed: int) -> Tensor:
-    return truncated_noise(n, z_dim, truncation, seed=seed)
-
-
-@torch.no_grad()
 def generate_for_items(
     netG: nn.Module,
     encode_fn: Any,
@@ -205,7 +183,6 @@ def generate_for_items(
     return _generate_batches(netG, encode_fn, chunks, device, truncation, seed, _z_dim(netG, z_dim))
 
 
-@torch.no_grad()
 def generate_for_dataset(
     netG: nn.Module,
     encode_fn: Any,
@@ -218,12 +195,10 @@ def generate_for_dataset(
     nz: int | None = None,
     indices: list[int] | None = None,
 ) -> Iterator[tuple[Tensor, list[dict]]]:
-    """Yield ``(fake images (B,3,H,W) on the CPU, dataset items)`` for the first ``n`` items of ``dataset``
-    (or the given ``indices``), one image per item from its drawn caption (as the official FID sampling
-    does). Noise: normal, or ``truncnorm(-2,2)·truncation`` when ``truncation`` is given."""
-    if indices is None:
-        indices = list(range(min(int(n), len(dataset))))
-    batches = _iter_items(dataset, list(indices), batch_size)
+    """:func:`generate_for_items` for the first ``n`` items of ``dataset`` (or the given ``indices``), each
+    with the caption it draws when read (as the official FID sampling does)."""
+    indices = list(range(min(int(n), len(dataset)))) if indices is None else list(indices)
+    batches = ([dataset[i] for i in indices[s : s + batch_size]] for s in range(0, len(indices), batch_size))
     return _generate_batches(netG, encode_fn, batches, device, truncation, seed, _z_dim(netG, nz))
 
 
@@ -231,22 +206,14 @@ def _generate_batches(
     netG: nn.Module, encode_fn: Any, batches: Iterable[list[dict]], device: str | torch.device,
     truncation: float | None, seed: int, z_dim: int,
 ) -> Iterator[tuple[Tensor, list[dict]]]:
-    """One image per item from its caption, in eval mode (restored afterwards); batch ``b``'s noise is
-    seeded ``seed + b``."""
     from ..sample import generate_images
 
     device = torch.device(device)
     for b, items in enumerate(batches):
         with torch.no_grad():
             sent = _encode(encode_fn, items, device)
-        z = _noise(len(items), z_dim, truncation, seed + b)
+        z = truncated_noise(len(items), z_dim, truncation, seed=seed + b)
         yield generate_images(netG, z, sent, batch=max(1, len(items))).float(), items
-
-
-def _default_classifier(dataset: Any, device: Any, seed: int, steps: int, path: Any, progress: bool) -> nn.Module:
-    opts = {k: getattr(dataset, k) for k in _OPTION_NAMES if hasattr(dataset, k)}
-    kw = dict(split="train", imsize=getattr(dataset, "imsize", 32), seed=getattr(dataset, "seed", 0), **opts)
-    return train_attribute_classifier(kw, steps=steps, device=device, seed=seed, path=path, progress=progress)
 
 
 def evaluate_generator_attributes(
@@ -275,7 +242,10 @@ def evaluate_generator_attributes(
     (or loaded from ``classifier_path``)."""
     _check_attrs(dataset[0])
     if classifier is None:
-        classifier = _default_classifier(dataset, device, seed, classifier_steps, classifier_path, progress)
+        kw = dict(split="train", imsize=getattr(dataset, "imsize", 32), seed=getattr(dataset, "seed", 0),
+                  **_options(dataset))
+        classifier = train_attribute_classifier(kw, steps=classifier_steps, device=device, seed=seed,
+                                                path=classifier_path, progress=progress)
     from tqdm.auto import tqdm
 
     indices = single_object_indices(dataset, int(n))

@@ -97,12 +97,6 @@ def crop_at(x: Tensor, centre: Tensor, size: int) -> Tensor:
     return out.permute(0, 3, 1, 2)
 
 
-def _background_table() -> Tensor:
-    from dflib.data.shapes import BACKGROUND_NAMES, BACKGROUND_RGB
-
-    return torch.tensor([BACKGROUND_RGB[b] for b in BACKGROUND_NAMES], dtype=torch.float32) / 127.5 - 1.0
-
-
 class AttributeClassifier(nn.Module):
     """Locate-then-classify reader of the primary object of a ``shapes`` image: resize to ``imsize`` px,
     find the object (:func:`background_colour`, :func:`locate_object`), crop ``imsize/2`` px around it
@@ -124,6 +118,8 @@ class AttributeClassifier(nn.Module):
         positions: Sequence[int] = tuple(range(9)),
         backgrounds: Sequence[int] = tuple(range(9)),
     ) -> None:
+        from dflib.data.shapes import BACKGROUND_NAMES, BACKGROUND_RGB
+
         super().__init__()
         self.config = ClassifierConfig(
             n_colors, n_shapes, imsize, width, n_sizes,
@@ -148,39 +144,22 @@ class AttributeClassifier(nn.Module):
         pos_off = torch.full((len(centres),), -1e4)
         pos_off[list(self.config.positions)] = 0.0
         self.register_buffer("_pos_offset", pos_off, persistent=False)
-        table = _background_table()
+        table = torch.tensor([BACKGROUND_RGB[b] for b in BACKGROUND_NAMES], dtype=torch.float32) / 127.5 - 1.0
         bg_off = torch.full((len(table),), -1e4)
         bg_off[list(self.config.backgrounds)] = 0.0
         self.register_buffer("_bg_table", table, persistent=False)
         self.register_buffer("_bg_offset", bg_off, persistent=False)
 
-    def _prepare(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, x: Tensor, jitter: Tensor | None = None) -> dict[str, Tensor]:
         s = self.config.imsize
         x = x.float()
         if x.shape[-2:] != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
         bg = background_colour(x)
         dev = (x - bg).square().sum(dim=1).sqrt()  # (B,H,W); faster than .norm(dim=1)
-        return x, bg, dev
-
-    def locate(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``(centre (B,2) in px of the classifier's imsize, background colour (B,3))`` of images (B,3,H,W)."""
-        x, bg, dev = self._prepare(x)
-        return locate_object(dev), bg.flatten(1)
-
-    def crops(self, x: Tensor, jitter: Tensor | None = None) -> Tensor:
-        """The CNN's input: (B,4,imsize/2,imsize/2) crops (RGB + distance to the background)."""
-        x, _, dev = self._prepare(x)
-        centre = locate_object(dev)
-        if jitter is not None:
-            centre = centre + jitter
-        return crop_at(torch.cat([x, dev[:, None] - 1.0], dim=1), centre, self.config.imsize // 2)
-
-    def forward(self, x: Tensor, jitter: Tensor | None = None) -> dict[str, Tensor]:
-        x, bg, dev = self._prepare(x)
         centre = locate_object(dev)
         shifted = centre if jitter is None else centre + jitter
-        h = self.features(crop_at(torch.cat([x, dev[:, None] - 1.0], dim=1), shifted, self.config.imsize // 2))
+        h = self.features(crop_at(torch.cat([x, dev[:, None] - 1.0], dim=1), shifted, s // 2))
         z = torch.cat([h.flatten(1), h.amax(dim=(2, 3)), h.mean(dim=(2, 3))], dim=1)
         out = {k: head(z) for k, head in self.heads.items()}
         out["position"] = -(centre[:, None, :] - self._centres[None]).square().sum(-1) + self._pos_offset
@@ -188,32 +167,25 @@ class AttributeClassifier(nn.Module):
         return out
 
 
-def _shapes_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from dflib.data.shapes import COLOR_NAMES, SHAPE_NAMES
-
-    return COLOR_NAMES, SHAPE_NAMES
-
-
-def _make_dataset(dataset_or_kwargs: Any) -> Any:
-    if isinstance(dataset_or_kwargs, Mapping) or dataset_or_kwargs is None:
-        from dflib.data import build_dataset
-
-        kw = {"imsize": 32, "max_objects": 1, **dict(dataset_or_kwargs or {})}
-        return build_dataset("shapes", **kw)
-    return dataset_or_kwargs
-
-
 _OPTION_NAMES = ("object_scale", "layout", "background", "size", "jitter", "positions", "supersample")
 
 
-def _single_object(ds: Any) -> Any:
-    """The primary object of a two-object scene cannot be told from the image alone: train on the same
-    split/size/seed/options with ``max_objects=1`` instead."""
-    if getattr(ds, "max_objects", 1) > 1:
-        from dflib.data import build_dataset
+def _options(ds: Any) -> dict[str, Any]:
+    """The drawing options of a ``ShapesDataset`` (what the classifier's training split must share)."""
+    return {k: getattr(ds, k) for k in _OPTION_NAMES if hasattr(ds, k)}
 
-        opts = {k: getattr(ds, k) for k in _OPTION_NAMES if hasattr(ds, k)}
-        return build_dataset("shapes", split=ds.split, imsize=ds.imsize, seed=ds.seed, max_objects=1, **opts)
+
+def _training_dataset(dataset_or_kwargs: Any) -> Any:
+    """The dataset, or one built by ``build_dataset('shapes', ...)`` from kwargs. The primary object of a
+    two-object scene cannot be told from the image alone: train on the same split/size/seed/options with
+    ``max_objects=1`` instead."""
+    from dflib.data import build_dataset
+
+    ds = dataset_or_kwargs
+    if isinstance(ds, Mapping) or ds is None:
+        ds = build_dataset("shapes", **{"imsize": 32, "max_objects": 1, **dict(ds or {})})
+    if getattr(ds, "max_objects", 1) > 1:
+        ds = build_dataset("shapes", split=ds.split, imsize=ds.imsize, seed=ds.seed, max_objects=1, **_options(ds))
     return ds
 
 
@@ -247,20 +219,33 @@ def _augment(x: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor]:
     return x, torch.randint(-1, 2, (b, 2), generator=gen).float()
 
 
-def _load_cached(path: Path, device: torch.device) -> AttributeClassifier | None:
+def _save_classifier(clf: nn.Module, path: Path, **extra: Any) -> None:
+    """Write ``{'config', **extra, 'state_dict'}`` of a classifier to ``path`` (a temporary file, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"config": asdict(clf.config), **extra, "state_dict": clf.state_dict()}, tmp)
+    tmp.replace(path)
+
+
+def _load_classifier(path: Path, cls: type, what: str, device: torch.device) -> Any:
+    """The ``cls`` classifier that :func:`_save_classifier` wrote to ``path`` (with its ``settings`` if
+    saved), in eval mode on ``device``; None if there is no file. A file that does not fit raises a
+    ValueError that says to delete it."""
     if not path.is_file():
         return None
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise ValueError(f"{path} is not an attribute-classifier file (delete it to retrain)")
+        raise ValueError(f"{path} is not an {what.replace(' ', '-')} file (delete it to retrain)")
     try:
-        clf = AttributeClassifier(**blob["config"])
+        clf = cls(**blob["config"])
     except TypeError as exc:
         raise ValueError(f"{path} was written by another dflib version ({exc}); delete it to retrain") from exc
-    msg = state_dict_mismatch(clf, blob["state_dict"], "attribute classifier", f"Delete {path} to retrain it.")
+    msg = state_dict_mismatch(clf, blob["state_dict"], what, f"Delete {path} to retrain it.")
     if msg:
         raise ValueError(msg)
     clf.load_state_dict(blob["state_dict"])
+    if "settings" in blob:
+        clf.settings = dict(blob["settings"])
     return clf.to(device).eval()
 
 
@@ -289,22 +274,22 @@ def train_attribute_classifier(
 ) -> AttributeClassifier:
     """Train an :class:`AttributeClassifier` on real single-object ``shapes`` images (a dataset, or kwargs
     for ``build_dataset('shapes', ...)``; defaults ``imsize=32, max_objects=1``) for ``steps`` Adam steps
-    (cosine schedule) on random items; 400 steps take about 10 s on a loaded 2-core CPU. Its position and
-    background readers take the dataset's lattice and allowed values. With ``path``: load it if the file
-    exists (no training), else train and save it there."""
+    (cosine schedule) on random items. Its position and background readers take the dataset's lattice and
+    allowed values. With ``path``: load it if the file exists (no training), else train and save it there."""
     device = torch.device(device)
     if path is not None:
-        cached = _load_cached(Path(path), device)
+        cached = _load_classifier(Path(path), AttributeClassifier, "attribute classifier", device)
         if cached is not None:
             return cached
-    ds = _single_object(_make_dataset(dataset_or_kwargs))
+    from dflib.data.shapes import COLOR_NAMES, SHAPE_NAMES
+
+    ds = _training_dataset(dataset_or_kwargs)
     _check_attrs(ds[0])
-    colors, shapes = _shapes_names()
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global RNG
         torch.manual_seed(seed)
-        clf = AttributeClassifier(len(colors), len(shapes), imsize, width, **_reader_config(ds)).to(device)
+        clf = AttributeClassifier(len(COLOR_NAMES), len(SHAPE_NAMES), imsize, width, **_reader_config(ds)).to(device)
     opt = torch.optim.Adam(clf.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
     from tqdm.auto import tqdm
@@ -323,11 +308,7 @@ def train_attribute_classifier(
         bar.set_postfix(loss=f"{loss.item():.3f}")
     clf.eval()
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({"config": asdict(clf.config), "state_dict": clf.state_dict()}, tmp)
-        tmp.replace(path)
+        _save_classifier(clf, Path(path))
     return clf
 
 

@@ -36,7 +36,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +47,8 @@ from torch import Tensor, nn
 
 from ..noise import truncated_noise
 from ..sample import generate_images
-from ..weights import state_dict_mismatch
 from .attributes import _encode, _z_dim
-from .classifier import predict_attributes
+from .classifier import _load_classifier, _save_classifier, predict_attributes
 from .diversity import _seed, diversity_ratio, mean_pairwise_distance
 
 __all__ = [
@@ -243,28 +242,6 @@ def train_emoji_classifier(
     return clf.eval()
 
 
-def _save(clf: EmojiClassifier, path: Path, settings: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": asdict(clf.config), "settings": dict(settings), "state_dict": clf.state_dict()}, tmp)
-    tmp.replace(path)
-
-
-def _load(path: Path, device: torch.device) -> EmojiClassifier | None:
-    if not path.is_file():
-        return None
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(blob, dict) or "config" not in blob or "state_dict" not in blob:
-        raise ValueError(f"{path} is not an emoji-classifier file (delete it to retrain)")
-    clf = EmojiClassifier(**blob["config"])
-    msg = state_dict_mismatch(clf, blob["state_dict"], "emoji classifier", f"Delete {path} to retrain it.")
-    if msg:
-        raise ValueError(msg)
-    clf.load_state_dict(blob["state_dict"])
-    clf.settings = dict(blob.get("settings", {}))
-    return clf.to(device).eval()
-
-
 def emoji_classifier(
     imsize: int = 32,
     steps: int = 800,
@@ -282,13 +259,22 @@ def emoji_classifier(
     device = torch.device(device)
     file = Path(path) if path is not None else (classifier_cache_path(cache_dir, settings) if cache_dir else None)
     if file is not None:
-        cached = _load(file, device)
+        cached = _load_classifier(file, EmojiClassifier, "emoji classifier", device)
         if cached is not None:
             return cached
     clf = train_emoji_classifier(imsize=imsize, steps=steps, seed=seed, device=device, progress=progress, **recipe)
     if file is not None:
-        _save(clf, file, settings)
+        _save_classifier(clf, file, settings=dict(settings))
     return clf
+
+
+def _scored(truth: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None, k: str) -> tuple[Tensor, Tensor]:
+    """``(labels, which items are scored)`` of label ``k``: those that have it and, with ``mask``, are selected."""
+    y = truth[k].long().cpu()
+    keep = y != _MISSING
+    if mask is not None and k in mask:
+        keep = keep & mask[k].bool().cpu()
+    return y, keep
 
 
 def label_accuracy(pred: Mapping[str, Tensor], truth: Mapping[str, Tensor],
@@ -298,10 +284,8 @@ def label_accuracy(pred: Mapping[str, Tensor], truth: Mapping[str, Tensor],
     acc: dict[str, float | None] = {}
     count: dict[str, int] = {}
     for k in EMOJI_LABELS:
-        y, p = truth[k].long().cpu(), pred[k].long().cpu()
-        keep = y != _MISSING
-        if mask is not None and k in mask:
-            keep = keep & mask[k].bool().cpu()
+        y, keep = _scored(truth, mask, k)
+        p = pred[k].long().cpu()
         count[k] = int(keep.sum())
         acc[k] = float((y[keep] == p[keep]).double().mean()) if count[k] else None
     return acc, count
@@ -312,10 +296,7 @@ def majority_rate(truth: Mapping[str, Tensor], mask: Mapping[str, Tensor] | None
     constant answer (the chance level :func:`evaluate_emoji_generator` reports)."""
     out: dict[str, float | None] = {}
     for k in EMOJI_LABELS:
-        y = truth[k].long().cpu()
-        keep = y != _MISSING
-        if mask is not None and k in mask:
-            keep = keep & mask[k].bool().cpu()
+        y, keep = _scored(truth, mask, k)
         out[k] = float(torch.bincount(y[keep]).max()) / int(keep.sum()) if int(keep.sum()) else None
     return out
 
@@ -429,9 +410,7 @@ def evaluate_emoji_generator(
     * ``classes``: the number of classes of each label;
     * ``n``, ``seed``, ``truncation``, ``split``, ``classifier_steps`` (of the classifier used).
 
-    Without ``classifier``, :func:`emoji_classifier` (cached in ``cache_dir`` when given): 20-50 s of
-    training on one thread of the shared 2-core build machine, plus a few seconds of evaluation (n=512,
-    32 captions x 16 draws, a 32 px generator)."""
+    Without ``classifier``, :func:`emoji_classifier` (cached in ``cache_dir`` when given)."""
     from dflib.data.emoji import EmojiDataset
 
     device = torch.device(device)

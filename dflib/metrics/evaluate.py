@@ -8,6 +8,7 @@ the file and where to get it (data/README.md, section "Evaluation").
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data import build_dataset
+from ..runtime import default_device
+from ..sample import load_generator, load_text_encoder_for
+from ..text import InceptionImageEncoder
 from .fid import StandardInception, dataset_statistics, load_standard_inception, load_statistics
 from .official import OfficialInception, load_official_inception
 from .protocol import OFFICIAL_SEED, PROTOCOLS, EvaluationError, EvaluationResult, Protocol, get_protocol, run_protocol
@@ -112,9 +117,6 @@ def evaluate_checkpoint(
     ``official_net`` / ``standard_net`` / ``image_encoder`` replace the networks that would be loaded
     (tests inject small stand-ins with the same interface).
     """
-    from dflib.runtime import default_device
-    from dflib.sample import load_generator, load_text_encoder_for
-
     proto = get_protocol(protocol)
     device = default_device(str(device) if device is not None else None)
     ckpt = Path(checkpoint)
@@ -139,14 +141,13 @@ def evaluate_checkpoint(
         official_stats_path = _need_file(Path(stats), "official FID statistics", "Check the --stats path")
     want_official = official_stats_path is not None
     if want_official and official_net is None:
-        w = Path(inception_weights) if inception_weights is not None else _torch_hub_weights()
-        if w is None or not w.is_file():
+        weights = Path(inception_weights) if inception_weights is not None else _torch_hub_weights()
+        if weights is None or not weights.is_file():
             raise EvaluationError(
-                f"Inception-v3 weights not found{': ' + str(w) if w is not None else ''}. Download torchvision's "
-                f"ImageNet weights {INCEPTION_WEIGHTS_URL} once and pass --inception-weights PATH "
+                f"Inception-v3 weights not found{': ' + str(weights) if weights is not None else ''}. Download "
+                f"torchvision's ImageNet weights {INCEPTION_WEIGHTS_URL} once and pass --inception-weights PATH "
                 "(dflib never downloads weights)"
             )
-        weights = w
     if not proto.official and no_standard and not want_official:
         raise EvaluationError("protocol 'standard' with --no-standard measures nothing: drop --no-standard or give --stats")
 
@@ -164,13 +165,8 @@ def evaluate_checkpoint(
         voc = voc if voc is not None else root / "captions_DAMSM.pickle"
     text_encoder = load_text_encoder_for(info, text_encoder_path=str(te_path) if te_path else None,
                                          vocab=voc, device=device)
-    from dflib.data import build_dataset
-
-    data_kw = dict(kw)
-    test_set = build_dataset(name, root=root, split="test", imsize=model.imsize, seed=seed, **data_kw)
+    test_set = build_dataset(name, root=root, split="test", imsize=model.imsize, seed=seed, **kw)
     if proto.official and proto.test_images and len(test_set) != proto.test_images:
-        import warnings
-
         warnings.warn(f"{proto.name}: the test split has {len(test_set)} images, the official one {proto.test_images}; "
                       f"the count of generated images changes accordingly", stacklevel=2)
 
@@ -186,13 +182,12 @@ def evaluate_checkpoint(
         except FileNotFoundError as exc:
             if not proto.official:
                 raise EvaluationError(str(exc)) from None
-            standard = None
         if standard is not None:
             sp = Path(standard_stats) if standard_stats is not None else None
             if sp is not None and sp.is_file():
                 std_stats = load_statistics(sp)
             else:
-                real_kw = dict(data_kw)
+                real_kw = dict(kw)
                 if name in ("cub", "coco", "folder"):
                     real_kw["augment"] = False
                 real = build_dataset(name, root=root, split="test", imsize=model.imsize, seed=seed, **real_kw)
@@ -239,8 +234,6 @@ def _load_image_encoder(proto: Protocol, info: Mapping[str, Any], root: Path | N
                                   "(R-precision is defined for DAMSM text encoders)")
     p = _need_file(Path(path), "DAMSM image encoder (for --r-precision)",
                    (_metadata_hint(name) if name in ("cub", "coco") else "Pass --image-encoder PATH"))
-    from dflib.text import InceptionImageEncoder
-
     enc = InceptionImageEncoder(dim=int(getattr(text_encoder, "dim"))).load_weights(p)
     return enc.to(device).eval()
 

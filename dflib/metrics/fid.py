@@ -140,7 +140,6 @@ def load_standard_inception(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
         net = torch.jit.load(str(path), map_location="cpu")
-    net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
     return StandardInception(net, quantize=quantize).to(device)
@@ -194,12 +193,6 @@ def iter_image_batches(images: Any, batch_size: int) -> Iterator[Tensor]:
         yield torch.cat(pending)
 
 
-def _total(images: Any) -> int | None:
-    if isinstance(images, (Tensor, np.ndarray)):
-        return int(images.shape[0])
-    return None
-
-
 @torch.no_grad()
 def inception_features(
     images: Any,
@@ -214,8 +207,7 @@ def inception_features(
     from tqdm.auto import tqdm
 
     device = torch.device(device)
-    n = _total(images)
-    total = None if n is None else math.ceil(n / batch_size)
+    total = math.ceil(images.shape[0] / batch_size) if isinstance(images, (Tensor, np.ndarray)) else None
     out: list[np.ndarray] = []
     for b in tqdm(iter_image_batches(images, batch_size), total=total, desc=desc, disable=not progress, leave=False):
         f = extractor(b.to(device, torch.float32))
@@ -309,6 +301,14 @@ def features_to_statistics_distance(features: np.ndarray | Tensor, mu: np.ndarra
     return float(diff.dot(diff) + (a * a).sum() / n1 + np.trace(sigma) - 2 * np.sqrt(np.clip(eig, 0, None)).sum())
 
 
+def _fid_of_features(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> float:
+    """FID of ``features (N, D)`` against ``(mu, sigma)``: the statistics route, or with fewer images than
+    dimensions the same value by :func:`features_to_statistics_distance` (no D×D ``sqrtm``)."""
+    if features.shape[0] < features.shape[1]:
+        return features_to_statistics_distance(features, mu, sigma)
+    return frechet_distance(*compute_statistics(features), mu, sigma)
+
+
 def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray) -> Path:
     """Write ``mu``, ``sigma`` to an ``.npz`` (keys ``mu``, ``sigma``, as the shipped ``*_FIDK0.npz``)."""
     path = Path(path)
@@ -339,12 +339,6 @@ def load_statistics(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return mu, sigma
 
 
-def _dataset_batches(dataset: Any, n: int, batch_size: int) -> Iterator[Tensor]:
-    for start in range(0, n, batch_size):
-        items = [dataset[i] for i in range(start, min(n, start + batch_size))]
-        yield torch.stack([it["image"] if isinstance(it, dict) else (it[0] if isinstance(it, tuple) else it) for it in items])
-
-
 def dataset_statistics(
     dataset: Any,
     extractor: Callable[[Tensor], Tensor],
@@ -363,7 +357,10 @@ def dataset_statistics(
         raise ValueError(f"dataset_statistics needs at least 2 images, got n={n}")
 
     def batches() -> Iterator[Tensor]:
-        for b in _dataset_batches(dataset, n, batch_size):
+        for start in range(0, n, batch_size):
+            items = [dataset[i] for i in range(start, min(n, start + batch_size))]
+            b = torch.stack([it["image"] if isinstance(it, dict) else (it[0] if isinstance(it, tuple) else it)
+                             for it in items])
             yield b
             if hflip:
                 yield b.flip(-1)
@@ -399,17 +396,14 @@ def fid_against_reference(
     if callable(images):
         if n is None or n < 2:
             raise ValueError("fid_against_reference(generator_fn, ...) needs n >= 2 images to generate")
-        gen = images
 
         def generated() -> Iterator[Tensor]:
-            done = 0
-            while done < n:
+            for done in range(0, n, batch_size):
                 k = min(batch_size, n - done)
                 with torch.no_grad():
-                    out = _as_image_tensor(gen(k))
+                    out = _as_image_tensor(images(k))
                 if out.shape[0] != k:
                     raise ValueError(f"generator_fn({k}) returned {out.shape[0]} images")
-                done += k
                 yield out
 
         from tqdm.auto import tqdm
@@ -424,7 +418,4 @@ def fid_against_reference(
     if feats.shape[1] != mu_r.shape[0]:
         raise ValueError(f"features are {feats.shape[1]}-d but the reference statistics are {mu_r.shape[0]}-d "
                          "(the same feature network must make both)")
-    if feats.shape[0] < feats.shape[1]:  # fewer images than dimensions: same value, no D×D sqrtm
-        return features_to_statistics_distance(feats, mu_r, s_r)
-    mu, sigma = compute_statistics(feats)
-    return frechet_distance(mu, sigma, mu_r, s_r)
+    return _fid_of_features(feats, mu_r, s_r)

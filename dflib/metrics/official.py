@@ -115,6 +115,4 @@ def load_official_inception(weights_path: str | Path, device: str | torch.device
             f"{path} is not a torchvision inception_v3 ImageNet state dict ({str(exc).splitlines()[0]}); note that "
             "pytorch-fid's pt_inception-2015-12-05 weights belong to a different network"
         ) from exc
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return OfficialInception(net).to(device)
+    return OfficialInception(net.requires_grad_(False)).to(device)

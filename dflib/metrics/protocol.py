@@ -67,7 +67,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .fid import compute_statistics, features_to_statistics_distance, frechet_distance
+from ..data import collate
+from ..noise import truncated_noise
+from ..sample import generate_images
+from .fid import _fid_of_features
 from .retrieval import r_precision
 
 __all__ = [
@@ -146,12 +149,9 @@ PROTOCOLS: dict[str, Protocol] = {
 
 def get_protocol(name: str | Protocol, **changes: Any) -> Protocol:
     """The protocol called ``name`` (one of :data:`PROTOCOLS`), with ``changes`` applied (e.g. for tests)."""
-    if isinstance(name, Protocol):
-        proto = name
-    else:
-        if name not in PROTOCOLS:
-            raise EvaluationError(f"unknown protocol {name!r}: choose one of {', '.join(PROTOCOLS)}")
-        proto = PROTOCOLS[name]
+    if not isinstance(name, Protocol) and name not in PROTOCOLS:
+        raise EvaluationError(f"unknown protocol {name!r}: choose one of {', '.join(PROTOCOLS)}")
+    proto = name if isinstance(name, Protocol) else PROTOCOLS[name]
     return replace(proto, **changes) if changes else proto
 
 
@@ -203,9 +203,6 @@ class _SeededTestItems(torch.utils.data.Dataset):
     def __init__(self, dataset: Any) -> None:
         self.dataset = dataset
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
     def __getitem__(self, key: tuple[int, int, int]) -> dict:
         _, index, seed = key
         if hasattr(self.dataset, "reseed"):
@@ -216,8 +213,6 @@ class _SeededTestItems(torch.utils.data.Dataset):
 
 
 def _collate(items: list[dict]) -> dict:
-    from dflib.data import collate
-
     batch = collate(items)
     batch["index"] = [it["index"] for it in items]
     batch["pass"] = items[0]["pass"]
@@ -243,8 +238,6 @@ def generate_protocol_batches(
     """Yield ``(images (B,3,H,W) in [-1,1], sentence vectors (B,D), noise (B,z_dim), batch)`` following
     the protocol's :func:`sampling_plan` over ``dataset`` (the test split). The noise is one
     :func:`dflib.noise.truncated_noise` stream (seeded by ``seed``) cut into batches."""
-    from dflib.noise import truncated_noise
-
     plan = sampling_plan(len(dataset), protocol, seed, n)
     z_dim = int(z_dim if z_dim is not None else getattr(netG, "z_dim"))
     total = sum(len(b) for b in plan)
@@ -253,15 +246,9 @@ def generate_protocol_batches(
         _SeededTestItems(dataset), batch_sampler=plan, collate_fn=_collate, num_workers=workers,
         generator=torch.Generator().manual_seed(int(seed)),  # fixes the workers' seeds
     )
-    from dflib.sample import generate_images
-
-    start = 0
-    for batch in loader:
-        b = len(batch["key"])
-        z = noise[start : start + b]
-        start += b
+    for batch, z in zip(loader, noise.split([len(b) for b in plan])):
         sent = text_encoder.encode_batch(batch).sent.float()
-        fake = generate_images(netG, z, sent, batch=max(1, b), on_cpu=False).float()
+        fake = generate_images(netG, z, sent, batch=max(1, len(z)), on_cpu=False).float()
         yield fake, sent, z, batch
 
 
@@ -282,10 +269,7 @@ def fid_from_features(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -
             f"the features are {f.shape[1]}-d but the reference statistics are {np.asarray(mu).shape[0]}-d "
             "(statistics and features must come from the same network)"
         )
-    if f.shape[0] < f.shape[1]:
-        return features_to_statistics_distance(f, mu, sigma)
-    m, s = compute_statistics(f)
-    return frechet_distance(m, s, mu, sigma)
+    return _fid_of_features(f, mu, sigma)
 
 
 def blockwise_r_precision(
@@ -336,10 +320,7 @@ class EvaluationResult:
     noise_abs_max: float = 0.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        for k in ("keys", "captions", "indices", "features"):
-            d.pop(k)
-        return d
+        return {k: v for k, v in asdict(self).items() if k not in ("keys", "captions", "indices", "features")}
 
 
 def _codes(out: Any) -> Tensor:

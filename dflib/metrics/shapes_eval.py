@@ -68,8 +68,7 @@ def evaluate_shapes_generator(
     * ``n``, ``seed``, ``truncation``, ``free_attributes``, ``classifier_steps``.
 
     The classifier is trained on the train split with the same options (or loaded from
-    ``classifier_path``); about 20 s of training plus 5 s of sampling (n=512, 64 captions x 16 draws,
-    ``ngf=16``) on the shared 2-core build machine."""
+    ``classifier_path``)."""
     from dflib.data import build_dataset
 
     given = dict(dataset_options or {})

@@ -1,11 +1,12 @@
-"""The interface every text encoder in ``dflib.text`` shares .
+"""The interface every text encoder in ``dflib.text`` shares.
 
 A text encoder is an ``nn.Module`` with an attribute ``dim`` (sentence-vector size) and
 ``encode(captions)`` / ``encode_batch(batch)``, both returning ``TextFeatures(sent, words, mask)``:
 ``sent (B, D)``, ``words (B, D, T)``, ``mask (B, T)`` bool with True on real tokens.
 
-DF-GAN uses the encoder frozen: ``eval()`` and ``requires_grad=False`` (docs/official_behaviour.md). ``freeze`` does both and makes later ``.train()`` calls keep the encoder in eval mode,
-so that a training loop which switches a parent module to train mode cannot turn dropout back on.
+DF-GAN uses the encoder frozen: ``eval()`` and ``requires_grad=False`` (docs/official_behaviour.md). ``freeze``
+does both and makes later ``.train()`` calls keep the encoder in eval mode, so that a training loop which
+switches a parent module to train mode cannot turn dropout back on.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..weights import state_dict_mismatch
-
-__all__ = ["TextFeatures", "TextEncoder", "freeze", "check_captions", "write_state_dict_error"]
+__all__ = ["TextFeatures", "TextEncoder", "freeze", "check_captions"]
 
 
 class TextFeatures(NamedTuple):
@@ -77,9 +76,3 @@ def check_captions(captions: Any) -> list[str]:
         raise TypeError(f"every caption must be a str; got {type(bad[0]).__name__}: {bad[0]!r}")
     return captions
 
-
-def write_state_dict_error(
-    module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str = ""
-) -> str | None:
-    """Compare ``state`` with ``module.state_dict()``; a message naming the problems, or None if it fits."""
-    return state_dict_mismatch(module, state, what, hint)

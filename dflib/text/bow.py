@@ -25,10 +25,8 @@ __all__ = ["BagOfWordsEncoder"]
 
 
 class BagOfWordsEncoder(TextEncoder):
-    """Fixed random word vectors (from a hash of the word): the sentence vector is their sum over the
-    caption's first ``words_num`` words divided by the square root of that count. A 0-parameter encoder for the
-    ``shapes-32-cpu`` preset, tests and smoke runs. Not DAMSM, not MiniLM: it knows nothing about meaning,
-    but is deterministic and gives every word its own direction."""
+    """The encoder of the module docstring (0 parameters, deterministic): the sentence vector is the sum of
+    the fixed random vectors of the caption's first ``words_num`` words divided by the square root of that count."""
 
     def __init__(self, dim: int = 32, words_num: int = 18, seed: int = 0) -> None:
         super().__init__()

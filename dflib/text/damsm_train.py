@@ -15,11 +15,12 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..data import build_dataset, collate
 from ..data.options import check_dataset_options
@@ -27,8 +28,8 @@ from ..data.vocab import Vocab
 from .base import freeze
 from .damsm_loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
 from .image_encoders import InceptionImageEncoder, SmallImageEncoder
-from .factory import read_state_dict, read_text_encoder
-from .rnn import RNNEncoder, _load_strict
+from .factory import read_text_encoder
+from .rnn import RNNEncoder, _load_strict, load_state_dict_file
 
 OUTPUT_FILES = ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")
 
@@ -59,10 +60,6 @@ def lr_for_epoch(epoch: int, cfg: DAMSMConfig) -> float:
         if lr > cfg.lr_min:
             lr *= cfg.lr_decay
     return lr
-
-
-def _trainable(modules: Iterable[nn.Module]) -> list[nn.Parameter]:
-    return [p for m in modules for p in m.parameters() if p.requires_grad]
 
 
 def damsm_step(
@@ -100,7 +97,7 @@ def train_damsm(
     """
     from tqdm.auto import tqdm
 
-    params = _trainable([text_encoder, image_encoder])
+    params = [p for m in (text_encoder, image_encoder) for p in m.parameters() if p.requires_grad]
     history: list[dict[str, float]] = []
     for epoch in range(cfg.epochs):
         lr = lr_for_epoch(epoch, cfg)
@@ -152,10 +149,10 @@ def retrieval_at_1(
     hits_s = hits_w = total = 0
     chance = 0.0
     n_batches = 0
+    device = text_encoder.device
     for b, batch in enumerate(loader):
         if max_batches is not None and b >= max_batches:
             break
-        device = text_encoder.device
         sent, words, mask = text_encoder.encode_batch(batch)
         regions, code = image_encoder(batch["image"].to(device))
         target = torch.arange(sent.shape[0], device=device)
@@ -244,7 +241,8 @@ def pretrain_damsm(
     torch.manual_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train_set = build_dataset(dataset, root=root, split="train", imsize=imsize, words_num=words_num, seed=seed, **dataset_kw)
+    build = partial(build_dataset, dataset, root=root, imsize=imsize, words_num=words_num, seed=seed, **dataset_kw)
+    train_set = build(split="train")
     if len(train_set) < cfg.batch_size:
         raise ValueError(
             f"the {dataset} train split has {len(train_set)} items, fewer than one batch of {cfg.batch_size}: "
@@ -263,7 +261,7 @@ def pretrain_damsm(
     seconds = time.time() - t0
     eval_split = "test"
     try:
-        test_set = build_dataset(dataset, root=root, split="test", imsize=imsize, words_num=words_num, seed=seed, **dataset_kw)
+        test_set = build(split="test")
     except (ValueError, FileNotFoundError, KeyError):  # no test split: evaluate on the train split
         test_set = None
     if test_set is None or len(test_set) < 2 or test_set.vocab != vocab:  # ids must mean the same words
@@ -287,7 +285,7 @@ def pretrain_damsm(
         "history": history,
         "retrieval": {**retrieval, "split": eval_split},
         "seconds": seconds,
-        "files": {n: str(out / n) for n in ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")},
+        "files": {n: str(out / n) for n in OUTPUT_FILES},
     }
     _save_whole(lambda p: p.write_text(json.dumps(summary, indent=2)), out / "damsm.json")
     return {**summary, "text_encoder": text_enc, "image_encoder": img_enc}
@@ -304,11 +302,10 @@ def load_damsm_run(
         raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.pretrain?")
     meta = json.loads(meta_path.read_text())
     text_enc = read_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
-    if meta.get("image_encoder_kind") == "inception":
-        img_enc: nn.Module = InceptionImageEncoder(**meta["image_encoder_args"])
-    else:
-        img_enc = SmallImageEncoder(**meta["image_encoder_args"])
-    _load_strict(img_enc, read_state_dict(out / "image_encoder.pth", "DAMSM image encoder"), "image encoder")
+    kind = InceptionImageEncoder if meta.get("image_encoder_kind") == "inception" else SmallImageEncoder
+    img_enc: nn.Module = kind(**meta["image_encoder_args"])
+    state = load_state_dict_file(out / "image_encoder.pth", "DAMSM image encoder", describe=True)
+    _load_strict(img_enc, state, "image encoder")
     text_enc, img_enc = text_enc.to(device), img_enc.to(device)
     if frozen:
         freeze(text_enc)

@@ -1,50 +1,32 @@
 """Text encoders by name, and the frozen encoder a training configuration asks for.
 
-Encoder files (``text_encoder*.pth``) are read by :func:`read_state_dict`: weights only, and a file that is
+Encoder files (``text_encoder*.pth``) are read by :func:`read_text_encoder`: weights only, and a file that is
 not a plain state dict is refused in dflib's own words (never with PyTorch's advice to switch the
 weights-only protection off)."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ..config import TrainConfig
-from ..weights import CheckpointMismatchError, describe_state_dict, read_weights_file, strip_module_prefix
 from .base import TextEncoder, freeze
 from .bow import BagOfWordsEncoder
 from .cache import ScaledTextEncoder
-from .rnn import RNNEncoder
+from .rnn import RNNEncoder, load_state_dict_file
 
-__all__ = ["TEXT_ENCODERS", "build_text_encoder", "build_encoder", "read_state_dict", "read_text_encoder"]
+__all__ = ["TEXT_ENCODERS", "build_text_encoder", "build_encoder", "read_text_encoder"]
 
 
 TEXT_ENCODERS = ("damsm", "minilm")
 
 
-def read_state_dict(path: str | Path, what: str = "text encoder") -> dict[str, Tensor]:
-    """A plain state dict from ``path`` (``torch.load(weights_only=True)``, ``module.`` prefix removed);
-    anything else is a one-line :class:`CheckpointMismatchError` saying what the file is instead."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} weights {path} not found")
-    state = read_weights_file(path)
-    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
-        inner = state.get("model") if isinstance(state, Mapping) else None
-        what_it_is = (describe_state_dict(inner.get("netG", {})) if isinstance(inner, Mapping)
-                      else f"top-level keys {list(state)[:6]}" if isinstance(state, Mapping) else type(state).__name__)
-        raise CheckpointMismatchError(f"{path} is not a {what} file (a plain state dict of tensors): it holds {what_it_is}")
-    return strip_module_prefix(state)
-
-
 def read_text_encoder(path: str | Path, vocab: Any = None) -> RNNEncoder:
     """A DAMSM ``RNNEncoder`` built from ``text_encoder*.pth`` (sizes read from the file), read safely."""
-    return RNNEncoder.from_state_dict(read_state_dict(path, "DAMSM text encoder"), vocab=vocab)
+    return RNNEncoder.from_state_dict(load_state_dict_file(path, "DAMSM text encoder", describe=True), vocab=vocab)
 
 
 def build_text_encoder(

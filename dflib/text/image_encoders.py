@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Self
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,12 +23,23 @@ INCEPTION_TRUNK = (
 )  # fmt: skip
 
 
-def _init_projection(module: nn.Module) -> None:
-    """U(-0.1, 0.1) on the trainable projection weights, as the DAMSM image encoder does (docs/official_behaviour.md §14)."""
-    nn.init.uniform_(module.weight, -0.1, 0.1)
+def _init_projection(*modules: nn.Module) -> None:
+    """U(-0.1, 0.1) on the trainable projection weights, as the DAMSM image encoder does
+    (docs/official_behaviour.md §14)."""
+    for module in modules:
+        nn.init.uniform_(module.weight, -0.1, 0.1)
 
 
-class InceptionImageEncoder(nn.Module):
+class _ImageEncoder(nn.Module):
+    """What both image encoders share: ``load_weights``."""
+
+    def load_weights(self, path: str | Path) -> Self:
+        """Load a whole DAMSM image encoder (official ``image_encoder*.pth`` or ours) strictly."""
+        _load_strict(self, load_state_dict_file(path, "image encoder"), "image encoder")
+        return self
+
+
+class InceptionImageEncoder(_ImageEncoder):
     """DAMSM image encoder (docs/official_behaviour.md §13–§14; AttnGAN Sec. 3.2 "image encoder").
 
     A torchvision Inception-v3 trunk (``Conv2d_1a_3x3`` ... ``Mixed_7c``, attribute names as in the
@@ -52,8 +64,7 @@ class InceptionImageEncoder(nn.Module):
         self.trunk_bn_eval = trunk_bn_eval
         self.emb_features = nn.Conv2d(768, dim, kernel_size=1, bias=False)
         self.emb_cnn_code = nn.Linear(2048, dim)
-        _init_projection(self.emb_features)
-        _init_projection(self.emb_cnn_code)
+        _init_projection(self.emb_features, self.emb_cnn_code)
         if trunk_weights is not None:
             self.load_trunk(trunk_weights)
         for name in INCEPTION_TRUNK:
@@ -73,11 +84,6 @@ class InceptionImageEncoder(nn.Module):
                 "inception_v3_google-*.pth yourself and pass its path."
             )
         self.load_state_dict(trunk, strict=False)
-        return self
-
-    def load_weights(self, path: str | Path) -> "InceptionImageEncoder":
-        """Load a whole DAMSM image encoder (official ``image_encoder*.pth`` or ours) strictly."""
-        _load_strict(self, load_state_dict_file(path, "image encoder"), "image encoder")
         return self
 
     def train(self, mode: bool = True) -> "InceptionImageEncoder":
@@ -102,7 +108,7 @@ class InceptionImageEncoder(nn.Module):
         return regions, code
 
 
-class SmallImageEncoder(nn.Module):
+class SmallImageEncoder(_ImageEncoder):
     """A small CNN image encoder trained from scratch, for the bundled low-resolution datasets.
 
     Same outputs as the Inception encoder (region features + global code, named ``emb_features`` /
@@ -128,17 +134,11 @@ class SmallImageEncoder(nn.Module):
         self.global_branch = nn.Sequential(nn.Conv2d(chs[int(n_down)], chs[-1], 4, 2, 1), nn.LeakyReLU(0.2))
         self.emb_features = nn.Conv2d(chs[int(n_down)], dim, kernel_size=1, bias=False)
         self.emb_cnn_code = nn.Linear(chs[-1], dim)
-        _init_projection(self.emb_features)
-        _init_projection(self.emb_cnn_code)
+        _init_projection(self.emb_features, self.emb_cnn_code)
 
     def config(self) -> dict[str, int]:
         """Constructor arguments, saved in ``damsm.json`` so that ``load_damsm_run`` can rebuild it."""
         return {"dim": self.dim, "imsize": self.imsize, "ch": self.ch, "regions": self.regions}
-
-    def load_weights(self, path: str | Path) -> "SmallImageEncoder":
-        """Load a state dict saved by ``pretrain_damsm`` strictly."""
-        _load_strict(self, load_state_dict_file(path, "image encoder"), "image encoder")
-        return self
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """``images (B, 3, H, W)`` in [-1, 1] -> ``regions (B, dim, r, r)``, ``code (B, dim)``."""

@@ -104,8 +104,7 @@ class MiniLMEncoder(TextEncoder):
             raise KeyError(f"a MiniLM batch needs 'caption' (list of str); this batch has {sorted(batch)}")
         return self.encode(list(batch["caption"]))
 
-    def forward(self, captions: list[str]) -> TextFeatures:
-        return self.encode(captions)
+    forward = encode
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, max_length={self.max_length}, normalize={self.normalize}"

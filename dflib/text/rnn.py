@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from ..weights import CheckpointMismatchError, read_weights_file, strip_module_prefix
-from .base import TextEncoder, TextFeatures, check_captions, write_state_dict_error
+from ..weights import CheckpointMismatchError, describe_state_dict, read_weights_file, state_dict_mismatch
+from ..weights import strip_module_prefix
+from .base import TextEncoder, TextFeatures, check_captions
 
 __all__ = ["RNNEncoder", "load_state_dict_file", "load_text_encoder"]
 
@@ -26,21 +27,27 @@ __all__ = ["RNNEncoder", "load_state_dict_file", "load_text_encoder"]
 # ----------------------------------------------------------------------------------------------------
 
 
-def load_state_dict_file(path: str | Path, what: str = "encoder") -> dict[str, Tensor]:
+def load_state_dict_file(path: str | Path, what: str = "encoder", describe: bool = False) -> dict[str, Tensor]:
     """Read a plain state dict (weights only: :func:`dflib.weights.read_weights_file`, whose refusals are
-    one line in our words) and strip a ``module.`` prefix."""
+    one line in our words) and strip a ``module.`` prefix. Anything else is a one-line
+    :class:`CheckpointMismatchError` naming its top level, or with ``describe`` saying what the file is instead."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} weights {path} not found")
     state = read_weights_file(path)
     if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
         top = list(state)[:6] if isinstance(state, Mapping) else type(state).__name__
-        raise CheckpointMismatchError(f"{path} is not a plain state dict of tensors (top level: {top})")
+        if not describe:
+            raise CheckpointMismatchError(f"{path} is not a plain state dict of tensors (top level: {top})")
+        inner = state.get("model") if isinstance(state, Mapping) else None
+        holds = describe_state_dict(inner.get("netG", {})) if isinstance(inner, Mapping) else (
+            f"top-level keys {top}" if isinstance(state, Mapping) else top)
+        raise CheckpointMismatchError(f"{path} is not a {what} file (a plain state dict of tensors): it holds {holds}")
     return strip_module_prefix(state)
 
 
 def _load_strict(module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str = "") -> None:
-    msg = write_state_dict_error(module, state, what, hint)
+    msg = state_dict_mismatch(module, state, what, hint)
     if msg is not None:
         raise CheckpointMismatchError(msg)
     module.load_state_dict(state, strict=True)
@@ -156,12 +163,8 @@ class RNNEncoder(TextEncoder):
                 "this RNNEncoder has no vocabulary: pass vocab= to build_text_encoder / RNNEncoder, or call "
                 "set_vocab(vocab) (the Vocab the encoder was trained with), or use encode_tokens()"
             )
-        ids = [list(self.vocab.encode(c)) for c in captions]
-        T = max(len(x) for x in ids)
-        tokens = torch.zeros(len(ids), T, dtype=torch.int64)
-        for i, x in enumerate(ids):
-            tokens[i, : len(x)] = torch.tensor(x, dtype=torch.int64)
-        return self.encode_tokens(tokens, torch.tensor([len(x) for x in ids]))
+        ids = [torch.tensor(list(self.vocab.encode(c)), dtype=torch.int64) for c in captions]
+        return self.encode_tokens(pad_sequence(ids, batch_first=True), torch.tensor([len(x) for x in ids]))
 
     def encode_batch(self, batch: Mapping[str, Any]) -> TextFeatures:
         """Encode a collated dataset batch through its ``tokens`` (B, T) and ``length`` (B,) entries."""
