@@ -472,6 +472,9 @@ def test_train_a_mistyped_dataset_option_is_one_line(tmp_path):
 _INTERRUPT_AT_START = """
 import signal, sys, time
 import dflib.cli.train as cli
+# a process started in the background by a non-interactive shell (make test &) inherits SIGINT ignored, and then
+# Python installs no KeyboardInterrupt handler: restore it, as a terminal's Ctrl-C has it
+signal.signal(signal.SIGINT, signal.default_int_handler)
 def interrupted(*args, **kwargs):  # Ctrl-C while the settings are read, before training starts
     # raise_signal delivers to this (the main) thread; os.kill(getpid) may land on one of torch's threads, and
     # then the main thread slept on and this returned None (seen under load: AttributeError, exit 1)
