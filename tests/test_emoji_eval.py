@@ -134,3 +134,18 @@ def test_gray_generator_scores_at_most_chance(cached, test_split):
         assert r["accuracy"][k] <= r["chance"][k] + 1e-9, k
     assert r["chance"]["skin_tone"] < 0.35 and r["chance"]["group"] < 0.6
     assert r["diversity"]["skin_tone"] == 0.0 and r["diversity_pixels"] == 0.0
+
+
+def test_a_stale_classifier_file_is_refused_in_one_line(cached, tmp_path):
+    """A cache file written by another version (a config key this one does not know) is a ValueError that says to
+    delete it, as for the shapes classifier; it was a bare TypeError from the constructor before."""
+    _, folder = cached
+    blob = torch.load(classifier_cache_path(folder, classifier_settings(steps=STEPS, seed=0)), weights_only=True)
+    blob["config"]["n_shades"] = 7
+    stale = tmp_path / "stale.pt"
+    torch.save(blob, stale)
+    with pytest.raises(ValueError, match=r"written by another dflib version .*n_shades.*; delete it to retrain"):
+        emoji_classifier(steps=STEPS, seed=0, path=stale)
+    torch.save({"weights": 1}, stale)
+    with pytest.raises(ValueError, match=r"is not an emoji-classifier file \(delete it to retrain\)"):
+        emoji_classifier(steps=STEPS, seed=0, path=stale)
