@@ -122,7 +122,8 @@ def example_captions(data: Mapping[str, Any], imsize: int, limit: int = 12, spli
                        words_num=int(data.get("words_num", 18)), seed=0, **dict(data.get("options") or {}))
     items = range(len(ds))  # type: ignore[arg-type]
     firsts = (ds.captions(i)[0] for i in items)  # type: ignore[attr-defined]
-    others = (c for i in items for c in ds.captions(i)[1:])  # type: ignore[attr-defined]  # a small data set
+    # then, for a small data set, the other captions of each item
+    others = (c for i in items for c in ds.captions(i)[1:])  # type: ignore[attr-defined]
     found: dict[str, None] = {}
     for caption in itertools.chain(firsts, others):  # read lazily: only as many items as needed
         found.setdefault(caption, None)

@@ -166,11 +166,13 @@ class FolderDataset(ItemRNG, Dataset):
         entries = read_captions(self.root, captions, skip_bad, allow_outside_root)
         fmt = captions if captions != "auto" else ("jsonl" if (self.root / "captions.jsonl").is_file() else "txt")
         for key, (path, caps) in list(entries.items()):
-            entries[key] = (path, [c for c in caps if tokenize(c)])
-            if not entries[key][1]:
-                del entries[key]
-                src = self.root / "captions.jsonl" if fmt == "jsonl" else path.with_suffix(".txt")
-                _bad(f"no usable caption (no words) for {path} in {src}", skip_bad)
+            caps = [c for c in caps if tokenize(c)]
+            if caps:
+                entries[key] = (path, caps)
+                continue
+            del entries[key]
+            src = self.root / "captions.jsonl" if fmt == "jsonl" else path.with_suffix(".txt")
+            _bad(f"no usable caption (no words) for {path} in {src}", skip_bad)
         if skip_bad:
             for key, (path, _) in list(entries.items()):
                 try:

@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from ..weights import CheckpointMismatchError, describe_state_dict, read_weights_file, state_dict_mismatch
-from ..weights import strip_module_prefix
+from ..weights import (CheckpointMismatchError, describe_state_dict, read_weights_file, state_dict_mismatch,
+                       strip_module_prefix)
 from .base import TextEncoder, TextFeatures, check_captions
 
 __all__ = ["RNNEncoder", "load_state_dict_file", "load_text_encoder"]
