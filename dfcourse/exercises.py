@@ -133,8 +133,8 @@ def verify_rnn_params(fn: Callable[[int], int]) -> str:
 
 def verify_sentence_loss(fn: Callable[..., Tensor], seed: int = 0) -> str:
     """``fn(code, sent, gamma3)`` must equal the sum of the two directions of
-    :func:`dflib.text.damsm_loss.sentence_loss` (no class mask) on random codes."""
-    from dflib.text.damsm_loss import sentence_loss
+    :func:`dfdamsm.loss.sentence_loss` (no class mask) on random codes."""
+    from dfdamsm.loss import sentence_loss
 
     g = torch.Generator().manual_seed(seed)
     code, sent = torch.randn(6, 16, generator=g), torch.randn(6, 16, generator=g)

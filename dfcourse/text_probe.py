@@ -258,7 +258,8 @@ def shapes_damsm(data_options: Mapping, epochs: int = 3, length: int = 3200, bat
     from torch.utils.data import DataLoader
 
     from dflib.data import build_dataset, collate
-    from dflib.text import DAMSMConfig, RNNEncoder, SmallImageEncoder, train_damsm
+    from dfdamsm import DAMSMConfig, SmallImageEncoder, train_damsm
+    from dflib.text import RNNEncoder
 
     opts = {k: v for k, v in dict(data_options).items() if k != "length"}
     torch.manual_seed(seed)

@@ -10,16 +10,22 @@ imports included. A module imports only from the lines above its own, or from in
     config                                  ModelConfig, TrainConfig, presets, overrides (plain data)
     __init__, settings                      this file: the small public API; checks of typed-in values
     data/                                   datasets and their resumable order
-    text/                                   text encoders, DAMSM pretraining
+    text/                                   text encoders
     step, distributed                       the reference training step and its optimisers; torchrun set-up
     fast/, checkpoint                       speed wrappers around the step; checkpoint files
     run_folder, pretrained                  one run per folder; shipped models by name
-    sample, export                          sampling; a shipped generator as ONNX + JSON for a web page
+    sample                                  images from captions, a model by name or from a run
     metrics/                                FID, attributes, diversity, a run's evaluation, emoji measures
     train                                   the Trainer: build, loop, log, save, resume
     ablation                                every ablation variant trained through the Trainer, compared
-    cli/                                    python -m dflib train | sample | evaluate | pretrain | export
-    __main__                                python -m dflib
+    cli/                                    python -m dflib train | sample
+    __main__                                python -m dflib (and the siblings' commands, by module name)
+
+Three packages beside dflib build on it, and dflib never imports them (``tests/test_layers.py`` checks
+both): ``dfdamsm``, the DAMSM text and image encoders' pretraining (AttnGAN's, Xu et al. 2018; DF-GAN
+uses the text encoder pretrained, paper Sec. 4); ``dfeval``, the paper's FID and R-precision protocols
+for CUB and COCO with the official Inception; ``dfexport``, a model as ONNX + JSON for the site's web page.
+``python -m dflib`` runs their commands too (``evaluate``, ``pretrain``, ``export``).
 
 The names below are the small public API the notebooks use; everything else is imported from its module.
 """

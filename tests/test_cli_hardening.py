@@ -73,7 +73,7 @@ def test_resuming_into_another_runs_folder_is_refused_and_loses_nothing(tmp_path
 
 
 def test_a_second_pretrain_into_the_same_folder_is_refused_without_overwrite(tmp_path, capsys):
-    from dflib.cli.pretrain import main
+    from dfdamsm.cli import main
 
     args = ["--dataset", "shapes", "--imsize", "32", "--batch-size", "8", "--max-steps-per-epoch", "1", "--emb-dim",
             "8", "--hidden", "16", "--device", "cpu", "--quiet", "--dataset-kw", "length=16", "--epochs", "1",
@@ -365,7 +365,7 @@ def test_a_mistyped_model_name_gets_the_closest_one(typed):
     ],
 )
 def test_bad_pretrain_inputs_are_one_line(tmp_path, capsys, extra, words):
-    from dflib.cli.pretrain import main
+    from dfdamsm.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main([*extra, "--out", str(tmp_path / "damsm"), "--epochs", "1", "--quiet"])
@@ -406,6 +406,17 @@ def test_help_lists_every_command_with_an_example(capsys):
     for name in COMMANDS:
         assert f"\n  {name} " in out and f"-m dflib {name}" in out
     assert main(["smaple"]) == 2 and "did you mean 'sample'?" in capsys.readouterr().err
+
+
+def test_every_command_runs_a_module_whose_parser_bears_its_name():
+    import importlib
+
+    from dflib.cli import COMMANDS
+
+    assert list(COMMANDS) == ["train", "sample", "evaluate", "pretrain", "export"]
+    for name, module in COMMANDS.items():  # dflib's own commands and those of the packages beside it
+        mod = importlib.import_module(module)
+        assert callable(mod.main) and mod.build_parser().prog == f"python -m dflib {name}", module
 
 
 def test_printed_commands_use_this_python():

@@ -1,4 +1,4 @@
-"""``dflib.export`` / ``python -m dflib export``: the shipped generator as ONNX, run by onnxruntime against
+"""``dfexport.export`` / ``python -m dflib export``: the shipped generator as ONNX, run by onnxruntime against
 PyTorch on the same noise and captions, and the JSON text table against the encoder. The demo page's own
 JavaScript (book/_static/demo/dfgan-core.js) is run in node where node is installed, so the numbers the browser
 computes are checked here too."""
@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from dflib.config import TrainConfig, config_from_dict
-from dflib.export import (
+from dfexport.export import (
     bag_of_words_table,
     example_captions,
     export_for_page,

@@ -13,6 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 ROOT = REPO / "dflib"
 COURSE = REPO / "dfcourse"  # the notebooks' helpers: a package beside the library, not inside it
+# packages beside dflib that build on it (dflib/__init__.py says what each is), and what each may import
+SIBLINGS = {"dfdamsm": {"dflib"}, "dfexport": {"dflib"}, "dfeval": {"dflib", "dfdamsm"}, "dfcourse": {"dflib", "dfdamsm"}}
 
 
 def layer_table(init: Path = ROOT / "__init__.py") -> list[list[str]]:
@@ -154,7 +156,7 @@ def test_cycle_finder_finds_a_cycle_through_a_function_local_import(tmp_path):
     assert cycles(graph) == [["dflib.a", "dflib.b"]]
 
 
-@pytest.mark.parametrize("package", [ROOT, COURSE], ids=["dflib", "dfcourse"])
+@pytest.mark.parametrize("package", [ROOT, *(REPO / s for s in SIBLINGS)], ids=["dflib", *SIBLINGS])
 def test_no_import_cycles_inside_the_packages(package):
     found = cycles(import_graph(package))
     assert not found, "import cycles (function-local imports count): " + "; ".join(" <-> ".join(c) for c in found)
@@ -273,7 +275,8 @@ def test_named_rules(lower, upper):
 
 
 def test_no_module_over_about_500_lines():
-    long = {m: n for m, p in {**modules(), **modules(COURSE)}.items() if (n := len(p.read_text().splitlines())) > 520}
+    every = {k: v for root in [ROOT, *(REPO / s for s in SIBLINGS)] for k, v in modules(root).items()}
+    long = {m: n for m, p in every.items() if (n := len(p.read_text().splitlines())) > 520}
     assert not long, long
 
 
@@ -286,3 +289,33 @@ def test_console_scripts_point_at_functions_that_exist():
     for target in scripts.values():
         module, _, func = target.partition(":")
         assert callable(getattr(importlib.import_module(module), func)), target
+
+
+def first_party_imports(package: Path) -> dict[str, set[str]]:
+    """``module -> the repository's packages (dflib and its siblings) it imports``, at any depth, from the AST."""
+    ours = {"dflib", *SIBLINGS}
+    out: dict[str, set[str]] = {}
+    for name, path in modules(package).items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found |= {n.split(".")[0] for n in names} & ours
+        out[name] = found - {package.name}
+    return out
+
+
+def test_the_import_reader_sees_function_local_imports_of_siblings(tmp_path):
+    pkg = tmp_path / "dflib"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("import torch\n")
+    (pkg / "a.py").write_text("def f():\n    from dfeval.protocol import PROTOCOLS\n    import dfexport\n")
+    (pkg / "b.py").write_text("from . import a\nfrom dflib.a import f\n")
+    assert first_party_imports(pkg) == {"dflib": set(), "dflib.a": {"dfeval", "dfexport"}, "dflib.b": set()}
+
+
+@pytest.mark.parametrize("package", ["dflib", *SIBLINGS])
+def test_dflib_never_imports_its_siblings_and_they_import_only_below_them(package):
+    allowed = SIBLINGS.get(package, set())
+    bad = {m: sorted(found - allowed) for m, found in first_party_imports(REPO / package).items() if found - allowed}
+    assert not bad, f"{package} may import only {sorted(allowed) or 'none of the packages beside it'}: {bad}"

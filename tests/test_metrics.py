@@ -12,6 +12,8 @@ from torch import nn
 
 from dflib import metrics as M
 from dflib.metrics import fid as fidmod
+from dfeval import official
+from dfeval.official import OfficialInception, TorchvisionInceptionPool, load_official_inception, official_preprocess
 
 torch.set_num_threads(1)
 
@@ -228,43 +230,43 @@ def test_standard_extractor_real_network_smoke(shapes_test):
 
 
 def test_official_preprocess_by_hand():
-    mean, std = np.array(M.official.IMAGENET_MEAN), np.array(M.official.IMAGENET_STD)
+    mean, std = np.array(official.IMAGENET_MEAN), np.array(official.IMAGENET_STD)
     for v in (-1.0, 0.0, 1.0):
         x = torch.full((1, 3, 1, 1), v)
-        out = M.official_preprocess(x, size=1)[0, :, 0, 0].double().numpy()
+        out = official_preprocess(x, size=1)[0, :, 0, 0].double().numpy()
         u = (v + 1) / 2
         np.testing.assert_allclose(out, u * std / 0.5 + (mean - 0.5) / 0.5, atol=1e-6)
     # x=0 -> u=.5 -> std + 2 mean - 1 per channel, e.g. red 0.229 + 0.97 - 1 = 0.199
-    assert M.official_preprocess(torch.zeros(1, 3, 1, 1), size=1)[0, 0, 0, 0].item() == pytest.approx(0.199, abs=1e-6)
+    assert official_preprocess(torch.zeros(1, 3, 1, 1), size=1)[0, 0, 0, 0].item() == pytest.approx(0.199, abs=1e-6)
     # resize: bilinear, align_corners=False, no antialias: [0,1] -> 4 samples at -.25,.25,.75,1.25 -> 0,.25,.75,1
     x = torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2).expand(1, 3, 2, 2)  # u = [0, 1] along the width
-    out = M.official_preprocess(x, size=4)
+    out = official_preprocess(x, size=4)
     u = (out[0, 0, 0] - (mean[0] - 0.5) / 0.5) / (std[0] / 0.5)
     np.testing.assert_allclose(u.numpy(), [0.0, 0.25, 0.75, 1.0], atol=1e-6)
-    assert M.official_preprocess(torch.zeros(2, 3, 8, 8)).shape == (2, 3, 299, 299)
+    assert official_preprocess(torch.zeros(2, 3, 8, 8)).shape == (2, 3, 299, 299)
     with pytest.raises(ValueError, match="RGB"):
-        M.official_preprocess(torch.zeros(2, 1, 8, 8))
+        official_preprocess(torch.zeros(2, 1, 8, 8))
 
 
 def test_official_inception_with_stand_in_and_real_architecture(tmp_path):
     stand_in = nn.Sequential(nn.Conv2d(3, 8, 3, stride=4), nn.AdaptiveAvgPool2d(1))
-    ext = M.OfficialInception(stand_in)
+    ext = OfficialInception(stand_in)
     ext.train()
     assert not ext.training  # a feature extractor stays in eval mode
     x = torch.rand(3, 3, 16, 16) * 2 - 1
     with torch.no_grad():
-        torch.testing.assert_close(ext(x), stand_in(M.official_preprocess(x)).flatten(1))
+        torch.testing.assert_close(ext(x), stand_in(official_preprocess(x)).flatten(1))
     f = M.inception_features(x, ext, batch_size=2, progress=False)
     assert f.shape == (3, 8)
     # the real torchvision architecture (random weights: the ImageNet ones are never downloaded)
-    net = M.TorchvisionInceptionPool()
+    net = TorchvisionInceptionPool()
     with torch.no_grad():
         assert net(torch.zeros(1, 3, 299, 299)).shape == (1, 2048)
     with pytest.raises(FileNotFoundError, match="never downloads"):
-        M.load_official_inception(tmp_path / "inception_v3_google.pth")
+        load_official_inception(tmp_path / "inception_v3_google.pth")
     torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "wrong.pth")
     with pytest.raises(ValueError, match="not a torchvision inception_v3"):
-        M.load_official_inception(tmp_path / "wrong.pth")
+        load_official_inception(tmp_path / "wrong.pth")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -233,7 +233,7 @@ def test_sampling_a_missing_checkpoint_is_one_line(tmp_path, capsys):
 
 
 def test_damsm_pretraining_stops_on_nan_and_rejects_zero_epochs(tmp_path, capsys):
-    from dflib.cli.pretrain import main
+    from dfdamsm.cli import main
 
     base = ["--dataset", "shapes", "--imsize", "32", "--batch-size", "8", "--max-steps-per-epoch", "2",
             "--emb-dim", "8", "--hidden", "16", "--device", "cpu", "--quiet", "--dataset-kw", "length=16"]

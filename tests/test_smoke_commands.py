@@ -131,8 +131,8 @@ def check_dflib_command(argv: list[str]) -> None:
 
     if argv in ([], ["--help"], ["-h"]):  # the dispatcher itself: it lists the commands
         return
-    assert argv[0] in COMMANDS, f"python -m dflib {argv[:1]}: not a dflib command ({COMMANDS})"
-    module = importlib.import_module(f"dflib.cli.{argv[0]}")
+    assert argv[0] in COMMANDS, f"python -m dflib {argv[:1]}: not a dflib command ({', '.join(COMMANDS)})"
+    module = importlib.import_module(COMMANDS[argv[0]])
     try:
         args = module.build_parser().parse_args(argv[1:])
     except SystemExit:

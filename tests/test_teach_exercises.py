@@ -19,7 +19,7 @@ from dflib.models import count_parameters, g_channel_pairs
 from dflib.step import Nets, build_optimizers, train_step
 from dfcourse import exercises as ex
 from dflib.text import RNNEncoder
-from dflib.text.damsm_loss import sentence_loss
+from dfdamsm.loss import sentence_loss
 
 
 def stub(*args, **kwargs):

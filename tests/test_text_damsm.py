@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from dflib.weights import CheckpointMismatchError
 from dflib.text import build_text_encoder, freeze
-from dflib.text.damsm_loss import (
+from dfdamsm.loss import (
     DAMSMGammas,
     class_ids_from_batch,
     cosine_matrix,
@@ -22,8 +22,8 @@ from dflib.text.damsm_loss import (
     word_region_scores,
     words_loss,
 )
-from dflib.text.damsm_train import DAMSMConfig, damsm_step, load_damsm_run, lr_for_epoch, retrieval_at_1
-from dflib.text.image_encoders import SmallImageEncoder
+from dfdamsm.pretrain import DAMSMConfig, damsm_step, load_damsm_run, lr_for_epoch, retrieval_at_1
+from dfdamsm.image_encoders import SmallImageEncoder
 from dflib.text.rnn import RNNEncoder, load_text_encoder
 
 torch.set_num_threads(1)
@@ -337,7 +337,7 @@ def test_freeze_helper():
 
 def test_cli_pretrains_on_shapes_and_files_load(tmp_path, capsys):
     from dflib.data.vocab import Vocab
-    from dflib.cli.pretrain import main
+    from dfdamsm.cli import main
 
     out = tmp_path / "damsm"
     args = ["--dataset", "shapes", "--out", str(out), "--imsize", "32", "--epochs", "2", "--batch-size", "8",

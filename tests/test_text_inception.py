@@ -1,4 +1,4 @@
-"""DAMSM Inception-v3 image encoder (dflib.text.damsm.InceptionImageEncoder; docs/official_behaviour.md §13–§14).
+"""DAMSM Inception-v3 image encoder (dfdamsm.image_encoders.InceptionImageEncoder; docs/official_behaviour.md §13–§14).
 
 Built with random weights (nothing is downloaded); one 299x299 forward at batch 1 checks the shapes.
 """
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dflib.weights import CheckpointMismatchError
-from dflib.text.image_encoders import INCEPTION_TRUNK, InceptionImageEncoder
+from dfdamsm.image_encoders import INCEPTION_TRUNK, InceptionImageEncoder
 
 torch.set_num_threads(1)
 

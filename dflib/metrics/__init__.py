@@ -1,5 +1,5 @@
-"""Evaluation: FID (standard TF-FID Inception and the official DF-GAN variant), attribute accuracy on
-``shapes``, R-precision (official FID: docs/official_behaviour.md §16).
+"""Evaluation: FID (the standard TF-FID Inception), attribute accuracy on ``shapes``, R-precision. The
+official DF-GAN FID variant and the paper's protocols are the sibling package ``dfeval``.
 
 Quick use::
 
@@ -45,7 +45,6 @@ from .fid import (
     tf_bilinear_resize,
     StandardInception,
 )
-from .official import OfficialInception, TorchvisionInceptionPool, load_official_inception, official_preprocess
 from .retrieval import r_precision
 from .run_metrics import evaluate_run
 
@@ -80,10 +79,6 @@ __all__ = [
     "standard_preprocess",
     "tf_bilinear_resize",
     "StandardInception",
-    "OfficialInception",
-    "TorchvisionInceptionPool",
-    "load_official_inception",
-    "official_preprocess",
     "r_precision",
     "evaluate_run",
 ]

@@ -7,7 +7,7 @@ Two feature pipelines, both taking images in [-1, 1] (the dataset convention):
   downloaded), fed as that package does by default: quantise to 8 bit, TF-style bilinear resize to
   299×299 (:func:`tf_bilinear_resize`), map to ``[-1, 0.9921875]`` (``(u8 - 128) / 128``). Numbers are
   comparable with other TF-FID implementations, *not* with the DF-GAN paper.
-* **official** (:mod:`dflib.metrics.official`): torchvision Inception-v3 + the DM-GAN normalisation the
+* **official** (:mod:`dfeval.official`, the sibling package): torchvision Inception-v3 + the DM-GAN normalisation the
   DF-GAN repository uses; only that one reproduces the README's 12.10 (CUB) / 15.41 (COCO).
 
 FID = ||mu1 - mu2||² + tr(S1 + S2 - 2 (S1 S2)^½) (Heusel et al. 2017), computed as the DF-GAN code does

@@ -1,9 +1,9 @@
 """Text encoders for DF-GAN: the DAMSM BiLSTM, an offline MiniLM sentence encoder, a bag-of-words test
-encoder, and DAMSM pretraining. Every encoder is used frozen (eval mode, no gradients), as DF-GAN does.
+encoder. Every encoder is used frozen (eval mode, no gradients), as DF-GAN does; pretraining a DAMSM pair
+is the sibling package ``dfdamsm``.
 
 - ``base``: the interface (``TextEncoder``, ``TextFeatures``, ``freeze``)
-- ``rnn``: the DAMSM BiLSTM text encoder; ``image_encoders``: its pretraining partners
-- ``damsm_loss``: the DAMSM matching losses; ``damsm_train``: pretraining and retrieval accuracy
+- ``rnn``: the DAMSM BiLSTM text encoder
 - ``minilm``: all-MiniLM-L6-v2 from a PyPI package (offline); ``bow``: the bag-of-words test encoder
 - ``cache``: scaled and memoised sentence vectors; ``factory``: encoders by name and by configuration
 """
@@ -15,10 +15,7 @@ from typing import Any
 from .base import TextEncoder, TextFeatures, check_captions, freeze
 from .bow import BagOfWordsEncoder
 from .cache import ScaledTextEncoder, SentenceCache
-from .damsm_loss import DAMSMGammas, damsm_loss
-from .damsm_train import DAMSMConfig, pretrain_damsm, retrieval_at_1, train_damsm
 from .factory import TEXT_ENCODERS, build_encoder, build_text_encoder
-from .image_encoders import InceptionImageEncoder, SmallImageEncoder
 from .rnn import RNNEncoder, load_text_encoder
 
 __all__ = [
@@ -31,14 +28,6 @@ __all__ = [
     "SentenceCache",
     "RNNEncoder",
     "load_text_encoder",
-    "InceptionImageEncoder",
-    "SmallImageEncoder",
-    "DAMSMGammas",
-    "DAMSMConfig",
-    "damsm_loss",
-    "train_damsm",
-    "retrieval_at_1",
-    "pretrain_damsm",
     "TEXT_ENCODERS",
     "build_text_encoder",
     "build_encoder",

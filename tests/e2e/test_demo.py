@@ -123,7 +123,7 @@ def _check_images(driver, selector: str, page_images: list[float], noise, sent, 
 
 
 def test_demo_page_runs_the_generator_offline_and_matches_pytorch(offline_browser, site, artifacts, model):
-    from dflib.export import page_noise
+    from dfexport.export import page_noise
 
     netG, encoder = model
     driver = offline_browser
@@ -144,7 +144,7 @@ def test_demo_page_runs_the_generator_offline_and_matches_pytorch(offline_browse
     assert s["message"] == "", s["message"]
     noise = page_noise(0, N, s["z_dim"], truncation=0.88)
     page_noise_diff = float(np.abs(np.asarray(grid["noise"], np.float32).reshape(N, -1) - noise.numpy()).max())
-    assert page_noise_diff <= 1e-6, "the page's noise is not dflib.export.page_noise"
+    assert page_noise_diff <= 1e-6, "the page's noise is not dfexport.export.page_noise"
     sent = encoder.encode([caption]).sent.float()
     sent_diff = float(np.abs(np.asarray(grid["sentence"], np.float32) - sent[0].numpy()).max())
     assert sent_diff <= 1e-6, "the page's sentence vector is not the encoder's"

@@ -1,10 +1,10 @@
 /* dfgan-core.js: the demo page's arithmetic, with no DOM (it runs in node for the unit tests too).
  *
  * - tokenize(text): dflib.data.vocab.tokenize (lower case, \w runs, non-ASCII dropped inside tokens)
- * - encodeCaption(table, caption): the sentence vector from model.json's text table (dflib.export):
+ * - encodeCaption(table, caption): the sentence vector from model.json's text table (dfexport.export):
  *   a bag of words (sum of the known words' vectors / sqrt(count) x scale, float32 like PyTorch) or a
  *   precomputed caption list; unknown words are reported, not guessed
- * - pageNoise(seed, n, zDim, truncation, bound): seeded truncated normal noise; dflib.export.page_noise
+ * - pageNoise(seed, n, zDim, truncation, bound): seeded truncated normal noise; dfexport.export.page_noise
  *   repeats it in Python (mulberry32 uniforms, Box-Muller, values outside [-bound, bound] drawn again)
  * - sentencePath(a, b, steps): the straight line between two sentence vectors (interpolation)
  * - toPixels(images, index, channels, size): one generated image in [-1, 1] as RGBA bytes

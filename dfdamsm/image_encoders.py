@@ -10,8 +10,8 @@ from typing import Self
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..weights import CheckpointMismatchError
-from .rnn import _load_strict, load_state_dict_file
+from dflib.weights import CheckpointMismatchError
+from dflib.text.rnn import _load_strict, load_state_dict_file
 
 __all__ = ["InceptionImageEncoder", "SmallImageEncoder", "INCEPTION_TRUNK"]
 

@@ -1,10 +1,10 @@
-"""``python -m dflib.cli.evaluate CHECKPOINT --protocol official-cub|official-coco|standard``: the FID
-protocol end to end (:mod:`dflib.metrics.protocol`), written to a JSON file.
+"""``python -m dflib evaluate CHECKPOINT --protocol official-cub|official-coco|standard``: the FID
+protocol end to end (:mod:`dfeval.protocol`), written to a JSON file.
 
 Reproduce the DF-GAN README (12.10 on CUB, 15.41 on COCO; data/README.md, section "Evaluation", lists the
 files)::
 
-    python -m dflib.cli.evaluate state_epoch_1220.pth --protocol official-cub --data-root data/birds \\
+    python -m dflib evaluate state_epoch_1220.pth --protocol official-cub --data-root data/birds \\
         --inception-weights inception_v3_google-0cc3c7bd.pth --device cuda
 
 Exit status 0 on success, 2 with a one-line ``error:`` message when a file is missing or an argument is
@@ -26,11 +26,11 @@ from dflib.settings import OneLineParser, SettingError, check_device, check_outp
 
 __all__ = ["build_parser", "main"]
 
-PROG = "python -m dflib.cli.evaluate"
+PROG = "python -m dflib evaluate"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dflib.metrics.protocol import PROTOCOLS
+    from dfeval.protocol import PROTOCOLS
 
     ap = OneLineParser(
         prog=PROG,
@@ -77,7 +77,7 @@ def _default_out(checkpoint: Path, protocol: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
-    """Parse ``argv``, run :func:`dflib.metrics.protocol.evaluate_checkpoint`, write and print the JSON.
+    """Parse ``argv``, run :func:`dfeval.protocol.evaluate_checkpoint`, write and print the JSON.
 
     ``inject`` is passed on to ``evaluate_checkpoint`` (tests give stand-in networks: ``official_net``,
     ``standard_net``, ``image_encoder``)."""
@@ -85,8 +85,8 @@ def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
 
 
 def _main(argv: Sequence[str] | None, **inject: Any) -> int:
-    from dflib.metrics.evaluate import evaluate_checkpoint
-    from dflib.metrics.protocol import EvaluationError
+    from dfeval.evaluate import evaluate_checkpoint
+    from dfeval.protocol import EvaluationError
     from dflib.weights import CheckpointMismatchError
 
     args = build_parser().parse_args(argv)

@@ -1,6 +1,6 @@
 """A shipped generator for a web page: NetG as ONNX, and what the page needs to turn a caption into a sentence.
 
-``python -m dflib export shapes-32 --onnx OUT_DIR`` (``dflib.cli.export``) writes into ``OUT_DIR``:
+``python -m dflib export shapes-32 --onnx OUT_DIR`` (``dfexport.cli``) writes into ``OUT_DIR``:
 
 - ``generator.onnx``: ``images = netG(noise, sentence)``, inputs ``noise (n, z_dim)`` and ``sentence
   (n, cond_dim)`` float32, output ``images (n, 3, imsize, imsize)`` in [-1, 1]; the batch size is free.
@@ -32,11 +32,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import config_from_dict
-from .data import build_dataset, tokenize
-from .data.vocab import END_TOKEN, Vocab
-from .pretrained import PRETRAINED_DIR, load_pretrained
-from .text import BagOfWordsEncoder, ScaledTextEncoder, TextEncoder, build_encoder
+from dflib.config import config_from_dict
+from dflib.data import build_dataset, tokenize
+from dflib.data.vocab import END_TOKEN, Vocab
+from dflib.pretrained import PRETRAINED_DIR, load_pretrained
+from dflib.text import BagOfWordsEncoder, ScaledTextEncoder, TextEncoder, build_encoder
 
 __all__ = [
     "FORMAT",

@@ -1,7 +1,7 @@
 """The FID evaluation protocols of DF-GAN, end to end: sample the test captions, generate, extract, compare.
 
 Users of the official repository keep failing to reproduce its FID because of the details below; every
-one of them is part of a :class:`Protocol` here, and ``python -m dflib.cli.evaluate`` runs one.
+one of them is part of a :class:`Protocol` here, and ``python -m dflib evaluate`` runs one.
 
 What a protocol does (DF-GAN, CVPR 2022, arXiv 2008.05865v4, Sec. 4 reports FID on the test sets; the
 sampling details are those of the official evaluation code, docs/official_behaviour.md §16, with the
@@ -26,7 +26,7 @@ sampler of §10 and the noise of §15):
 3. **Noise.** ``truncnorm(-2, 2) · 0.88`` (:func:`dflib.noise.truncated_noise`), one stream for the whole
    run; training uses plain N(0, 1).
 4. **Features.** The generated images (in [-1, 1], no clamping) go through the official-variant
-   extractor (:mod:`dflib.metrics.official`: ``(x+1)/2``, bilinear resize to 299 without antialiasing,
+   extractor (:mod:`dfeval.official`: ``(x+1)/2``, bilinear resize to 299 without antialiasing,
    the DM-GAN ImageNet normalisation, torchvision's Inception-v3 up to the 2048-d pool).
 5. **Reference.** The shipped statistics ``bird_val256_FIDK0.npz`` / ``coco_val256_FIDK0.npz`` (keys
    ``mu``, ``sigma``; :func:`dflib.metrics.fid.load_statistics`); Fréchet distance in float64 with
@@ -44,9 +44,9 @@ Optionally the **R-precision** (:func:`dflib.metrics.retrieval.r_precision`): th
 global code of each generated image against its own sentence vector and 99 others, top-1, computed in
 blocks of about 1,000 images (the 99 others come from the same block).
 
-Library use (:func:`dflib.metrics.evaluate.evaluate_checkpoint` reads the files)::
+Library use (:func:`dfeval.evaluate.evaluate_checkpoint` reads the files)::
 
-    from dflib.metrics.evaluate import evaluate_checkpoint
+    from dfeval.evaluate import evaluate_checkpoint
     res = evaluate_checkpoint("state_epoch_1220.pth", "official-cub", data_root="data/birds",
                               inception_weights="inception_v3_google-0cc3c7bd.pth", device="cuda")
     print(res.fid_official, res.fid_standard, res.to_dict())
@@ -67,11 +67,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data import collate
-from ..noise import truncated_noise
-from ..sample import generate_images
-from .fid import _fid_of_features
-from .retrieval import r_precision
+from dflib.data import collate
+from dflib.noise import truncated_noise
+from dflib.sample import generate_images
+from dflib.metrics.fid import _fid_of_features
+from dflib.metrics.retrieval import r_precision
 
 __all__ = [
     "Protocol",
@@ -349,7 +349,7 @@ def run_protocol(
     """Run ``protocol`` with these networks on ``dataset`` (the test split).
 
     ``official`` / ``standard``: feature extractors taking images in [-1, 1] (e.g.
-    :class:`~dflib.metrics.official.OfficialInception`, :class:`~dflib.metrics.fid.StandardInception`),
+    :class:`~dfeval.official.OfficialInception`, :class:`~dflib.metrics.fid.StandardInception`),
     each scored against its ``*_stats`` ``(mu, sigma)``; ``image_encoder`` (images -> code or
     ``(regions, code)``) adds the R-precision. Extractors run on the generator's device.
     """

@@ -1,7 +1,7 @@
 """Pretraining a DAMSM text/image encoder pair on any dataset of ``dflib.data.build_dataset`` (AttnGAN's
 recipe: Adam, the learning rate decayed every few epochs, gradient clipping; docs/official_behaviour.md),
 retrieval accuracy to check it, and loading a pretrained run. The command line is ``python -m dflib
-pretrain`` (``dflib.cli.pretrain``).
+pretrain`` (``dfdamsm.cli``).
 
 A finished pretraining is never replaced silently: training runs point at its ``text_encoder.pth``, so
 ``pretrain_damsm`` refuses an output folder that already holds one unless ``overwrite=True``, and writes
@@ -22,14 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import build_dataset, collate
-from ..data.options import check_dataset_options
-from ..data.vocab import Vocab
-from .base import freeze
-from .damsm_loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
+from dflib.data import build_dataset, collate
+from dflib.data.options import check_dataset_options
+from dflib.data.vocab import Vocab
+from dflib.text.base import freeze
+from .loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
 from .image_encoders import InceptionImageEncoder, SmallImageEncoder
-from .factory import read_text_encoder
-from .rnn import RNNEncoder, _load_strict, load_state_dict_file
+from dflib.text.factory import read_text_encoder
+from dflib.text.rnn import RNNEncoder, _load_strict, load_state_dict_file
 
 OUTPUT_FILES = ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")
 
@@ -299,7 +299,7 @@ def load_damsm_run(
     out = Path(out_dir)
     meta_path = out / "damsm.json"
     if not meta_path.is_file():
-        raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib.text.pretrain?")
+        raise FileNotFoundError(f"{meta_path} not found: is {out} a folder written by python -m dflib pretrain?")
     meta = json.loads(meta_path.read_text())
     text_enc = read_text_encoder(out / "text_encoder.pth", vocab=Vocab.load(out / "vocab.json"))
     kind = InceptionImageEncoder if meta.get("image_encoder_kind") == "inception" else SmallImageEncoder

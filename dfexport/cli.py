@@ -1,5 +1,5 @@
 """``python -m dflib export MODEL --onnx OUT_DIR``: a shipped generator as ONNX plus the JSON a web page needs
-to turn captions into sentence vectors (:mod:`dflib.export`; the course site's demo page uses it)."""
+to turn captions into sentence vectors (:mod:`dfexport.export`; the course site's demo page uses it)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..export import export_for_page
-from ..pretrained import list_pretrained
+from .export import export_for_page
+from dflib.pretrained import list_pretrained
 
 __all__ = ["build_parser", "main"]
 

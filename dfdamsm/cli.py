@@ -16,9 +16,9 @@ from typing import Any
 
 import torch
 
-from ..data.options import DATASET_NAMES, check_dataset_options
-from ..interrupts import exit_on_interrupt
-from ..settings import (
+from dflib.data.options import DATASET_NAMES, check_dataset_options
+from dflib.interrupts import exit_on_interrupt
+from dflib.settings import (
     OneLineParser,
     SettingError,
     check_choice,
@@ -30,8 +30,8 @@ from ..settings import (
     check_setting,
     check_threads,
 )
-from ..text.damsm_train import DAMSMConfig, NonFiniteDAMSMError, check_output_free, format_summary, pretrain_damsm
-from ..weights import CheckpointMismatchError
+from .pretrain import DAMSMConfig, NonFiniteDAMSMError, check_output_free, format_summary, pretrain_damsm
+from dflib.weights import CheckpointMismatchError
 
 __all__ = ["build_parser", "parse_dataset_kw", "check_arguments", "main"]
 

@@ -1,8 +1,8 @@
 """Evaluate a checkpoint from files: the generator, its text encoder, the data folder, the reference
 statistics and the Inception weights, checked before anything slow, then :func:`run_protocol`
-(:mod:`dflib.metrics.protocol` describes the protocols; ``python -m dflib.cli.evaluate`` is the command).
+(:mod:`dfeval.protocol` describes the protocols; ``python -m dflib evaluate`` is the command).
 
-Every missing file raises :class:`~dflib.metrics.protocol.EvaluationError` with one sentence that names
+Every missing file raises :class:`~dfeval.protocol.EvaluationError` with one sentence that names
 the file and where to get it (data/README.md, section "Evaluation").
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data import build_dataset
-from ..runtime import default_device
-from ..sample import load_generator, load_text_encoder_for
-from ..text import InceptionImageEncoder
-from .fid import StandardInception, dataset_statistics, load_standard_inception, load_statistics
+from dflib.data import build_dataset
+from dflib.runtime import default_device
+from dflib.sample import load_generator, load_text_encoder_for
+from dfdamsm import InceptionImageEncoder
+from dflib.metrics.fid import StandardInception, dataset_statistics, load_standard_inception, load_statistics
 from .official import OfficialInception, load_official_inception
 from .protocol import OFFICIAL_SEED, PROTOCOLS, EvaluationError, EvaluationResult, Protocol, get_protocol, run_protocol
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import TextFeatures
+from dflib.text.base import TextFeatures
 
 __all__ = [
     "DAMSMGammas",
