@@ -358,3 +358,9 @@ def test_cli_pretrains_on_shapes_and_files_load(tmp_path, capsys):
     text2, image2 = load_damsm_run(out)
     assert text2.vocab == vocab and not image2.training
     torch.testing.assert_close(text2.encode(["a red circle"]).sent, sent)
+
+
+def test_loading_a_folder_without_a_pretraining_names_the_command_that_writes_one(tmp_path):
+    """The message named ``python -m dflib.text.pretrain``, a command that never existed."""
+    with pytest.raises(FileNotFoundError, match=r"damsm\.json not found: is .* a folder written by python -m dflib pretrain\?$"):
+        load_damsm_run(tmp_path)
