@@ -210,17 +210,18 @@ def test_the_engineering_page_points_to_the_table_instead_of_repeating_it():
         assert not repeated, f"docs/engineering.md repeats the layer line {shown!r}"
 
 
-def _imports_course(path: Path) -> bool:
+def imported_packages(path: Path) -> set[str]:
+    """The top-level packages a file imports by absolute imports, at any depth (none if it does not parse)."""
     try:
         tree = ast.parse(path.read_text(), str(path))
     except (SyntaxError, UnicodeDecodeError):
-        return False
+        return set()
+    found = set()
     for node in ast.walk(tree):
         names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                  [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-        if any(n == "dfcourse" or n.startswith("dfcourse.") for n in names):
-            return True
-    return False
+        found |= {n.split(".")[0] for n in names}
+    return found
 
 
 def python_files_importing_course(repo: Path = REPO) -> list[str]:
@@ -233,7 +234,7 @@ def python_files_importing_course(repo: Path = REPO) -> list[str]:
         tests_of_teach = rel.parts[0] == "tests" and rel.name.startswith(("test_teach_", "test_notebook"))
         if skip & set(rel.parts[:-1]) or rel.parts[0] == "dfcourse" or tests_of_teach:
             continue
-        if _imports_course(path):
+        if "dfcourse" in imported_packages(path):
             out.append(str(rel))
     return out
 
@@ -293,25 +294,17 @@ def test_console_scripts_point_at_functions_that_exist():
 
 def first_party_imports(package: Path) -> dict[str, set[str]]:
     """``module -> the repository's packages (dflib and its siblings) it imports``, at any depth, from the AST."""
-    ours = {"dflib", *SIBLINGS}
-    out: dict[str, set[str]] = {}
-    for name, path in modules(package).items():
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            found |= {n.split(".")[0] for n in names} & ours
-        out[name] = found - {package.name}
-    return out
+    ours = {"dflib", *SIBLINGS} - {package.name}
+    return {name: imported_packages(path) & ours for name, path in modules(package).items()}
 
 
 def test_the_import_reader_sees_function_local_imports_of_siblings(tmp_path):
-    pkg = tmp_path / "dflib"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("import torch\n")
-    (pkg / "a.py").write_text("def f():\n    from dfeval.protocol import PROTOCOLS\n    import dfexport\n")
-    (pkg / "b.py").write_text("from . import a\nfrom dflib.a import f\n")
-    assert first_party_imports(pkg) == {"dflib": set(), "dflib.a": {"dfeval", "dfexport"}, "dflib.b": set()}
+    files = {"__init__": "import torch\n", "a": "def f():\n    from dfeval.protocol import PROTOCOLS\n    import dfexport\n",
+             "b": "from . import a\nfrom dflib.a import f\n"}
+    (tmp_path / "dflib").mkdir()
+    for name, text in files.items():
+        (tmp_path / "dflib" / f"{name}.py").write_text(text)
+    assert first_party_imports(tmp_path / "dflib") == {"dflib": set(), "dflib.a": {"dfeval", "dfexport"}, "dflib.b": set()}
 
 
 @pytest.mark.parametrize("package", ["dflib", *SIBLINGS])
