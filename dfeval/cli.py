@@ -77,7 +77,7 @@ def _default_out(checkpoint: Path, protocol: str) -> Path:
 
 
 def main(argv: Sequence[str] | None = None, **inject: Any) -> int:
-    """Parse ``argv``, run :func:`dfeval.protocol.evaluate_checkpoint`, write and print the JSON.
+    """Parse ``argv``, run :func:`dfeval.evaluate.evaluate_checkpoint`, write and print the JSON.
 
     ``inject`` is passed on to ``evaluate_checkpoint`` (tests give stand-in networks: ``official_net``,
     ``standard_net``, ``image_encoder``)."""
