@@ -30,8 +30,9 @@ from dflib.settings import (
     check_setting,
     check_threads,
 )
-from .pretrain import DAMSMConfig, NonFiniteDAMSMError, check_output_free, format_summary, pretrain_damsm
 from dflib.weights import CheckpointMismatchError
+
+from .pretrain import DAMSMConfig, NonFiniteDAMSMError, check_output_free, format_summary, pretrain_damsm
 
 __all__ = ["build_parser", "parse_dataset_kw", "check_arguments", "main"]
 

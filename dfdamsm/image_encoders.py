@@ -10,8 +10,8 @@ from typing import Self
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dflib.weights import CheckpointMismatchError
-from dflib.text.rnn import _load_strict, load_state_dict_file
+from dflib.text.rnn import load_state_dict_file
+from dflib.weights import CheckpointMismatchError, load_state_dict_strict
 
 __all__ = ["InceptionImageEncoder", "SmallImageEncoder", "INCEPTION_TRUNK"]
 
@@ -35,7 +35,7 @@ class _ImageEncoder(nn.Module):
 
     def load_weights(self, path: str | Path) -> Self:
         """Load a whole DAMSM image encoder (official ``image_encoder*.pth`` or ours) strictly."""
-        _load_strict(self, load_state_dict_file(path, "image encoder"), "image encoder")
+        load_state_dict_strict(self, load_state_dict_file(path, "image encoder"), "image encoder", hint="")
         return self
 
 

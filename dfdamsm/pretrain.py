@@ -26,10 +26,12 @@ from dflib.data import build_dataset, collate
 from dflib.data.options import check_dataset_options
 from dflib.data.vocab import Vocab
 from dflib.text.base import freeze
-from .loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
-from .image_encoders import InceptionImageEncoder, SmallImageEncoder
 from dflib.text.factory import read_text_encoder
-from dflib.text.rnn import RNNEncoder, _load_strict, load_state_dict_file
+from dflib.text.rnn import RNNEncoder, load_state_dict_file
+from dflib.weights import load_state_dict_strict
+
+from .image_encoders import InceptionImageEncoder, SmallImageEncoder
+from .loss import DAMSMGammas, DAMSMLoss, class_ids_from_batch, cosine_matrix, damsm_loss, word_region_scores
 
 OUTPUT_FILES = ("text_encoder.pth", "image_encoder.pth", "vocab.json", "damsm.json")
 
@@ -305,7 +307,7 @@ def load_damsm_run(
     kind = InceptionImageEncoder if meta.get("image_encoder_kind") == "inception" else SmallImageEncoder
     img_enc: nn.Module = kind(**meta["image_encoder_args"])
     state = load_state_dict_file(out / "image_encoder.pth", "DAMSM image encoder", describe=True)
-    _load_strict(img_enc, state, "image encoder")
+    load_state_dict_strict(img_enc, state, "image encoder", hint="")
     text_enc, img_enc = text_enc.to(device), img_enc.to(device)
     if frozen:
         freeze(text_enc)

@@ -16,11 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from dfdamsm import InceptionImageEncoder
 from dflib.data import build_dataset
+from dflib.metrics.fid import StandardInception, dataset_statistics, load_standard_inception, load_statistics
 from dflib.runtime import default_device
 from dflib.sample import load_generator, load_text_encoder_for
-from dfdamsm import InceptionImageEncoder
-from dflib.metrics.fid import StandardInception, dataset_statistics, load_standard_inception, load_statistics
+
 from .official import OfficialInception, load_official_inception
 from .protocol import OFFICIAL_SEED, PROTOCOLS, EvaluationError, EvaluationResult, Protocol, get_protocol, run_protocol
 

@@ -70,7 +70,7 @@ from torch import Tensor, nn
 from dflib.data import collate
 from dflib.noise import truncated_noise
 from dflib.sample import generate_images
-from dflib.metrics.fid import _fid_of_features
+from dflib.metrics.fid import fid_of_features
 from dflib.metrics.retrieval import r_precision
 
 __all__ = [
@@ -269,7 +269,7 @@ def fid_from_features(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -
             f"the features are {f.shape[1]}-d but the reference statistics are {np.asarray(mu).shape[0]}-d "
             "(statistics and features must come from the same network)"
         )
-    return _fid_of_features(f, mu, sigma)
+    return fid_of_features(f, mu, sigma)
 
 
 def blockwise_r_precision(

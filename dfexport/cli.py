@@ -8,8 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from .export import export_for_page
 from dflib.pretrained import list_pretrained
+
+from .export import export_for_page
 
 __all__ = ["build_parser", "main"]
 

@@ -44,7 +44,7 @@ def _run(argv: list[str]) -> int:
         print(f"python -m dflib: error: unknown command {argv[0]!r}{hint}; the commands are {', '.join(COMMANDS)} "
               "(python -m dflib --help lists them with examples)", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]])  # a sibling package's command too (dflib.cli)
+    module = importlib.import_module(COMMANDS[argv[0]])  # dflib.cli.* or a package beside dflib (dflib/cli)
     return int(module.main(argv[1:]) or 0)
 
 

@@ -94,13 +94,15 @@ def state_dict_mismatch(module: nn.Module, state: Mapping[str, Tensor], what: st
     return msg + (f"\n{hint}" if hint else "")
 
 
-def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name: str = "network") -> None:
-    """Strict ``load_state_dict`` (``module.`` prefix removed) with an error from :func:`state_dict_mismatch`."""
+NETWORK_HINT = "Check the image size, nf and cond_dim of the model you built (ModelConfig) against the file."
+
+
+def load_state_dict_strict(module: nn.Module, state: Mapping[str, Tensor], name: str = "network",
+                           hint: str = NETWORK_HINT) -> None:
+    """Strict ``load_state_dict`` (``module.`` prefix removed) with an error from :func:`state_dict_mismatch`
+    that ends with ``hint`` (what to check; the default is for the DF-GAN networks)."""
     state = strip_module_prefix(state)
-    msg = state_dict_mismatch(
-        module, state, name,
-        "Check the image size, nf and cond_dim of the model you built (ModelConfig) against the file.",
-    )
+    msg = state_dict_mismatch(module, state, name, hint)
     if msg:
         raise CheckpointMismatchError(msg)
     module.load_state_dict(state, strict=True)

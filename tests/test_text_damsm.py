@@ -146,6 +146,9 @@ def test_mismatching_files_name_the_problem(tmp_path):
     with pytest.raises(CheckpointMismatchError, match="missing keys: rnn.bias_hh_l0_reverse") as err:
         RNNEncoder(20, emb_dim=12, hidden=16).load_weights(path)
     assert "unexpected keys: extra.weight" in str(err.value)
+    # the text encoder's own hint, not the DF-GAN networks' one (dflib.weights.NETWORK_HINT)
+    assert "This encoder has 20 words, 12-d embeddings and 16-d features" in str(err.value)
+    assert "ModelConfig" not in str(err.value)
 
 
 def test_encode_captions_with_vocab_matches_encode_tokens():

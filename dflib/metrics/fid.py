@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "fid_of_features",
     "FID_HELPER_PACKAGE",
     "TF_INPUT_RANGE",
     "fid_helper_model_path",
@@ -301,7 +302,7 @@ def features_to_statistics_distance(features: np.ndarray | Tensor, mu: np.ndarra
     return float(diff.dot(diff) + (a * a).sum() / n1 + np.trace(sigma) - 2 * np.sqrt(np.clip(eig, 0, None)).sum())
 
 
-def _fid_of_features(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> float:
+def fid_of_features(features: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> float:
     """FID of ``features (N, D)`` against ``(mu, sigma)``: the statistics route, or with fewer images than
     dimensions the same value by :func:`features_to_statistics_distance` (no D×D ``sqrtm``)."""
     if features.shape[0] < features.shape[1]:
@@ -418,4 +419,4 @@ def fid_against_reference(
     if feats.shape[1] != mu_r.shape[0]:
         raise ValueError(f"features are {feats.shape[1]}-d but the reference statistics are {mu_r.shape[0]}-d "
                          "(the same feature network must make both)")
-    return _fid_of_features(feats, mu_r, s_r)
+    return fid_of_features(feats, mu_r, s_r)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
 
-from ..weights import (CheckpointMismatchError, describe_state_dict, read_weights_file, state_dict_mismatch,
+from ..weights import (CheckpointMismatchError, describe_state_dict, load_state_dict_strict, read_weights_file,
                        strip_module_prefix)
 from .base import TextEncoder, TextFeatures, check_captions
 
@@ -44,13 +44,6 @@ def load_state_dict_file(path: str | Path, what: str = "encoder", describe: bool
             f"top-level keys {top}" if isinstance(state, Mapping) else top)
         raise CheckpointMismatchError(f"{path} is not a {what} file (a plain state dict of tensors): it holds {holds}")
     return strip_module_prefix(state)
-
-
-def _load_strict(module: nn.Module, state: Mapping[str, Tensor], what: str, hint: str = "") -> None:
-    msg = state_dict_mismatch(module, state, what, hint)
-    if msg is not None:
-        raise CheckpointMismatchError(msg)
-    module.load_state_dict(state, strict=True)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -174,7 +167,7 @@ class RNNEncoder(TextEncoder):
 
     def load_weights(self, path: str | Path) -> "RNNEncoder":
         """Load a plain state dict (official ``text_encoder*.pth`` or ours) strictly."""
-        _load_strict(self, load_state_dict_file(path, "text encoder"), "text encoder", _hint_for(self))
+        load_state_dict_strict(self, load_state_dict_file(path, "text encoder"), "text encoder", _hint_for(self))
         return self
 
     @classmethod
@@ -194,7 +187,7 @@ class RNNEncoder(TextEncoder):
                 "(or vocab JSON) shipped with this encoder"
             )
         enc = cls(n_words, emb_dim=emb_dim, hidden=hidden, drop_prob=drop_prob, vocab=vocab)
-        _load_strict(enc, state, "text encoder", _hint_for(enc))
+        load_state_dict_strict(enc, state, "text encoder", _hint_for(enc))
         return enc
 
 
